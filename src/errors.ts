@@ -1,0 +1,126 @@
+/**
+ * Errors typed by what should happen next, carrying an AD- or Truetask-meaningful
+ * reason (the condition reasons of the spec) and the troubleshooting hint from
+ * Truetask's own AD guide. Messages never contain secrets.
+ */
+
+/** What the caller should do next. */
+export type NextStep =
+  /** The configuration (spec, Secret, file) is wrong: retrying will not help until a person fixes it. */
+  | 'fix-config'
+  /** A transient fault: try again soon. */
+  | 'retry'
+  /** The far side asked us to slow down or is unhealthy: retry with a longer back-off. */
+  | 'backoff';
+
+export const directoryReasons = [
+  'ConnectionRefused',
+  'Timeout',
+  'TLSError',
+  'StrongAuthRequired',
+  'InvalidCredentials',
+  'AccountDisabled',
+  'PasswordExpired',
+  'AccountExpired',
+  'AccountLocked',
+  'NoSuchBaseDN',
+  'InsufficientAccess',
+  'PartialRead',
+  'DirectoryError',
+] as const;
+
+export const truetaskReasons = [
+  'Unauthorized',
+  'Forbidden',
+  'TruetaskUnreachable',
+  'TruetaskTimeout',
+  'TruetaskTLSError',
+  'RateLimited',
+  'TruetaskUnavailable',
+  'TruetaskRejected',
+  'TruetaskError',
+] as const;
+
+export const configReasons = ['InvalidSpec', 'SecretNotFound', 'SecretKeyNotFound', 'InvalidSecret'] as const;
+
+export type DirectoryReason = (typeof directoryReasons)[number];
+export type TruetaskReason = (typeof truetaskReasons)[number];
+export type ConfigReason = (typeof configReasons)[number];
+export type Reason = DirectoryReason | TruetaskReason | ConfigReason;
+
+export type ErrorSource = 'directory' | 'truetask' | 'config';
+
+export interface AdSyncErrorOptions {
+  hint?: string;
+  cause?: unknown;
+  /** Seconds the far side asked us to wait (Retry-After). */
+  retryAfterSeconds?: number;
+}
+
+export class AdSyncError extends Error {
+  readonly reason: Reason;
+  readonly next: NextStep;
+  readonly source: ErrorSource;
+  readonly hint: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(source: ErrorSource, reason: Reason, next: NextStep, message: string, options: AdSyncErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AdSyncError';
+    this.source = source;
+    this.reason = reason;
+    this.next = next;
+    this.hint = options.hint ?? defaultHints[reason];
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  /** Message with the troubleshooting hint, for conditions, events and the CLI. */
+  get detail(): string {
+    return this.hint ? `${this.message}. ${this.hint}` : this.message;
+  }
+}
+
+export function directoryError(reason: DirectoryReason, next: NextStep, message: string, options?: AdSyncErrorOptions): AdSyncError {
+  return new AdSyncError('directory', reason, next, message, options);
+}
+
+export function truetaskError(reason: TruetaskReason, next: NextStep, message: string, options?: AdSyncErrorOptions): AdSyncError {
+  return new AdSyncError('truetask', reason, next, message, options);
+}
+
+export function configError(reason: ConfigReason, message: string, options?: AdSyncErrorOptions): AdSyncError {
+  return new AdSyncError('config', reason, 'fix-config', message, options);
+}
+
+export function isAdSyncError(err: unknown): err is AdSyncError {
+  return err instanceof AdSyncError;
+}
+
+/** Troubleshooting hints, from Truetask's "Active Directory Integration" guide. */
+export const defaultHints: Partial<Record<Reason, string>> = {
+  ConnectionRefused:
+    'Verify AD DS is running on the domain controller (Get-Service NTDS), that LDAP is listening (netstat -an | findstr ":389" or ":636"), and that the firewall allows inbound TCP 389/636; through a VPN use the DC\'s internal IP',
+  Timeout:
+    'The domain controller did not answer in time: check network routing and firewalls between here and the DC (TCP 389/636), or raise spec.ldap.timeoutSeconds',
+  TLSError:
+    'The DC\'s certificate could not be verified: put the CA that issued it in spec.ldap.tls.caSecretRef, and set spec.ldap.tls.serverName when the URL holds an IP address',
+  StrongAuthRequired:
+    'The DC refuses simple binds without encryption: use ldaps://HOST:636 or set spec.ldap.startTLS: true',
+  InvalidCredentials:
+    'Check the bind password Secret; try both bindDN formats (user@domain and CN=user,CN=Users,DC=domain,DC=com), and verify the account is not locked or disabled',
+  AccountDisabled: 'The service account is disabled in AD: enable it (Active Directory Users and Computers)',
+  PasswordExpired:
+    'The service account\'s password has expired or must be changed: set a new one, enable "Password never expires", and update the bind password Secret',
+  AccountExpired: 'The service account has expired in AD: extend or clear its expiry date',
+  AccountLocked: 'The service account is locked out in AD: unlock it, then check the bind password Secret so it does not lock again',
+  NoSuchBaseDN:
+    'Check that spec.ldap.baseDN exists and covers the container where users reside (often CN=Users,DC=...)',
+  InsufficientAccess: 'The service account needs read access to user and group objects',
+  SecretNotFound: 'Create the Secret in the AdSync\'s namespace, or fix the secretRef name',
+  SecretKeyNotFound: 'Add the key to the Secret, or fix the secretRef key',
+  Unauthorized:
+    'The Truetask API token is missing, unknown or expired: create one in Settings > Integrations > API Tokens and update the token Secret',
+  Forbidden: 'The Truetask API token lacks permission: it needs scope Read + Write and must belong to an admin',
+  TruetaskUnreachable: 'Check spec.truetask.url and that Truetask is reachable from here',
+  TruetaskTLSError: 'Put the CA that issued Truetask\'s certificate in spec.truetask.tls.caSecretRef',
+};

@@ -1,0 +1,46 @@
+import { defineConfig } from 'vitest/config';
+
+// Three layers:
+//  unit        - pure code, no servers
+//  sim         - the Truetask client against the project's simulator over real HTTP
+//  integration - the engine and CLI against a real Samba AD DC and the Truetask simulator
+//  kube        - the operator against a real kube-apiserver + etcd (plus AD and simulator)
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'sim',
+          include: ['test/truetask/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/support/global-ad.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'kube',
+          include: ['test/kube/**/*.test.ts'],
+          globalSetup: ['test/support/global-kube.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
