@@ -15,6 +15,8 @@ export type NextStep =
 
 export const directoryReasons = [
   'ConnectionRefused',
+  'HostNotFound',
+  'ConnectionLost',
   'Timeout',
   'TLSError',
   'StrongAuthRequired',
@@ -100,6 +102,9 @@ export function isAdSyncError(err: unknown): err is AdSyncError {
 export const defaultHints: Partial<Record<Reason, string>> = {
   ConnectionRefused:
     'Verify AD DS is running on the domain controller (Get-Service NTDS), that LDAP is listening (netstat -an | findstr ":389" or ":636"), and that the firewall allows inbound TCP 389/636; through a VPN use the DC\'s internal IP',
+  HostNotFound:
+    'The domain controller\'s host name does not resolve: check spec.ldap.url, or use the DC\'s IP address with spec.ldap.tls.serverName',
+  ConnectionLost: 'The connection to the domain controller dropped during the read; nothing was written. The next run retries',
   Timeout:
     'The domain controller did not answer in time: check network routing and firewalls between here and the DC (TCP 389/636), or raise spec.ldap.timeoutSeconds',
   TLSError:

@@ -1,0 +1,194 @@
+/**
+ * The AdSync spec: the one source of truth for the API. The CRD's OpenAPI schema
+ * (crds/) is generated from these zod schemas by `npm run manifests`, and the same
+ * schemas validate a spec read from a file by the CLI or from the cluster by the
+ * controller. Cross-field rules are declared once (./rules.ts) and become both CEL
+ * `x-kubernetes-validations` in the CRD and zod refinements here.
+ */
+import { z } from 'zod';
+import { celRules, ruleRefinement } from './rules.ts';
+
+export const DEFAULT_USER_FILTER =
+  '(&(objectCategory=person)(objectClass=user)(userPrincipalName=*)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))';
+
+export const API_GROUP = 'truetask.io';
+export const API_VERSION = 'v1alpha1';
+export const KIND = 'AdSync';
+export const PLURAL = 'adsyncs';
+
+const k8sName = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const secretKey = /^[-._a-zA-Z0-9]+$/;
+const hostname = /^(([a-zA-Z0-9]|[a-zA-Z0-9][-a-zA-Z0-9]*[a-zA-Z0-9])\.)*([a-zA-Z0-9]|[a-zA-Z0-9][-a-zA-Z0-9]*[a-zA-Z0-9])$/;
+
+function secretKeySelector(defaultKey: string, what: string) {
+  return z
+    .object({
+      name: z
+        .string()
+        .min(1)
+        .max(253)
+        .regex(k8sName, 'must be a Secret name (lower-case letters, digits, "-" and ".")')
+        .describe(`Name of a Secret in the AdSync's own namespace holding ${what}.`),
+      key: z
+        .string()
+        .min(1)
+        .max(253)
+        .regex(secretKey, 'must be a Secret key (letters, digits, "-", "_" and ".")')
+        .default(defaultKey)
+        .describe(`Key within the Secret. Defaults to "${defaultKey}".`),
+    })
+    .describe(`Reference to ${what} in a Secret of the AdSync's namespace.`);
+}
+
+export const ldapTlsSchema = z
+  .object({
+    caSecretRef: secretKeySelector('ca.crt', 'a PEM bundle of the CA certificates that issued the domain controller\'s certificate')
+      .optional(),
+    serverName: z
+      .string()
+      .max(253)
+      .regex(hostname, 'must be a DNS name such as dc1.corp.example.com')
+      .optional()
+      .describe(
+        'DNS name to verify in the domain controller\'s certificate, when spec.ldap.url holds an IP address (for example dc1.corp.example.com).',
+      ),
+    insecureSkipVerify: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Do not verify the domain controller\'s certificate. Only for testing: the connection is then open to interception. Reported as an InsecureTLS warning event.',
+      ),
+  })
+  .describe('TLS settings for ldaps:// and StartTLS. Certificates are verified unless insecureSkipVerify is true.');
+
+export const ldapSchema = z
+  .object({
+    url: z
+      .string()
+      .max(2048)
+      .regex(/^ldaps?:\/\/[^\s/]+(:[0-9]{1,5})?\/?$/, 'must be ldap://HOST[:PORT] or ldaps://HOST[:PORT], for example ldaps://10.0.10.14:636')
+      .describe(
+        'URL of the domain controller: ldaps://HOST:636 (recommended) or ldap://HOST:389 (then set startTLS: true, since AD refuses simple binds without encryption). Through a VPN prefer the DC\'s internal IP.',
+      ),
+    baseDN: z
+      .string()
+      .min(1)
+      .max(2048)
+      .describe('Base DN to search for users and groups, for example DC=corp,DC=example,DC=com. It must cover the container where users reside (often CN=Users,DC=...).'),
+    bindDN: z
+      .string()
+      .min(1)
+      .max(1024)
+      .describe(
+        'The read-only service account to bind as: user@domain (svc-truetask@corp.example.com), DOMAIN\\user, or a DN (CN=svc-truetask,OU=Service Accounts,DC=corp,DC=example,DC=com). Never a Domain Admin.',
+      ),
+    bindPasswordSecretRef: secretKeySelector('password', 'the service account\'s password'),
+    startTLS: z
+      .boolean()
+      .default(false)
+      .describe('Upgrade an ldap:// connection with StartTLS before binding. Only valid with ldap:// URLs.'),
+    tls: ldapTlsSchema.optional(),
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(300)
+      .default(30)
+      .describe('Timeout in seconds for connecting and for each LDAP operation (1..300).'),
+    pageSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(500)
+      .describe('Entries per page of the paged search (1..1000; AD\'s MaxPageSize is 1000).'),
+  })
+  .superRefine(ruleRefinement('ldap'))
+  .meta({ 'x-kubernetes-validations': celRules('ldap') })
+  .describe('How to reach and bind to Active Directory. Nothing is ever written to AD: the operator only binds and searches.');
+
+export const adminPromotionSchema = z
+  .object({
+    enabled: z.boolean().default(false).describe('Promote members of the groups below to the Truetask Admin role. Everyone else gets the User role.'),
+    groups: z
+      .array(z.string().min(1).max(1024))
+      .max(50)
+      .default([])
+      .describe(
+        'AD security groups whose members become Admin: each a DN (CN=IT-Admins,OU=Groups,DC=corp,DC=example,DC=com) or a name (sAMAccountName or cn, for example Admin).',
+      ),
+    nested: z
+      .boolean()
+      .default(true)
+      .describe('Count members of nested groups (LDAP_MATCHING_RULE_IN_CHAIN). When false only direct members count.'),
+  })
+  .superRefine(ruleRefinement('adminPromotion'))
+  .meta({ 'x-kubernetes-validations': celRules('adminPromotion') })
+  .describe('Admin promotion. Promotion only ever raises a role: an Owner or Admin is never downgraded.');
+
+export const truetaskTlsSchema = z
+  .object({
+    caSecretRef: secretKeySelector('ca.crt', 'a PEM bundle of the CA certificates that issued Truetask\'s certificate').optional(),
+    insecureSkipVerify: z
+      .boolean()
+      .default(false)
+      .describe('Do not verify Truetask\'s certificate. Only for testing; reported as an InsecureTLS warning event.'),
+  })
+  .describe('TLS settings for https:// Truetask URLs.');
+
+export const truetaskSchema = z
+  .object({
+    url: z
+      .string()
+      .max(2048)
+      .regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL, for example https://truetask.corp.example.com')
+      .describe('Base URL of Truetask (the API is at <url>/v1/), for example https://truetask.corp.example.com.'),
+    tokenSecretRef: secretKeySelector('token', 'a Truetask API token with scope Read + Write (Settings > Integrations > API Tokens)'),
+    tls: truetaskTlsSchema.optional(),
+    timeoutSeconds: z.number().int().min(1).max(300).default(30).describe('Timeout in seconds for each Truetask API request (1..300).'),
+  })
+  .describe('The Truetask instance to provision accounts in.');
+
+export const intervalPattern = /^(manual|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
+
+export const adSyncSpecSchema = z
+  .object({
+    ldap: ldapSchema,
+    userFilter: z
+      .string()
+      .min(2)
+      .max(4096)
+      .regex(/^\(.*\)$/, 'must be an LDAP filter in parentheses, for example (&(objectClass=user)(mail=*))')
+      .default(DEFAULT_USER_FILTER)
+      .describe('LDAP filter choosing which objects are synced. The default selects active (not disabled) person accounts that have a userPrincipalName.'),
+    emailAttribute: z
+      .enum(['userPrincipalName', 'mail'])
+      .default('userPrincipalName')
+      .describe('AD attribute that becomes the user\'s email in Truetask: userPrincipalName (most common) or mail (when your organisation populates it).'),
+    excludedOUs: z
+      .array(z.string().min(1).max(2048))
+      .max(200)
+      .default([])
+      .describe('DNs of OUs or containers to exclude (service accounts, computers, test users). Everything at any depth below them is excluded. Compared as DNs: case, spacing and escapes do not matter.'),
+    adminPromotion: adminPromotionSchema.optional(),
+    truetask: truetaskSchema,
+    mode: z
+      .enum(['Preview', 'Sync'])
+      .default('Preview')
+      .describe('Preview (default) computes who would be created or promoted and writes nothing. Sync creates and promotes users.'),
+    interval: z
+      .string()
+      .min(2)
+      .max(16)
+      .regex(intervalPattern, 'must be "manual" or a duration such as 1h, 6h, 12h or 90m')
+      .default('6h')
+      .describe('How often to run: "manual" (only on spec change or the truetask.io/sync-now annotation), or a duration of at least 1m such as 1h, 6h (recommended), 12h or 90m.'),
+    suspend: z.boolean().default(false).describe('When true nothing runs, not even Sync Now, until it is set back to false.'),
+  })
+  .superRefine(ruleRefinement('spec'))
+  .meta({ 'x-kubernetes-validations': celRules('spec') })
+  .describe('Desired synchronisation from Active Directory into Truetask.');
+
+export type AdSyncSpecInput = z.input<typeof adSyncSpecSchema>;
+export type AdSyncSpec = z.output<typeof adSyncSpecSchema>;
+export type SecretKeySelector = { name: string; key: string };

@@ -1,0 +1,96 @@
+/**
+ * The AdSync status. Every list is bounded so the object stays far below
+ * etcd's limits whatever the directory's size.
+ */
+import { z } from 'zod';
+
+export const MAX_PREVIEW_USERS = 100;
+export const MAX_STATUS_OUS = 200;
+export const MAX_MESSAGE = 1024;
+
+export const conditionSchema = z
+  .object({
+    type: z.string().max(316).describe('Ready, DirectoryConnected, TruetaskConnected or Synced.'),
+    status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
+    observedGeneration: z.number().int().min(0).optional().describe('The .metadata.generation the condition was set from.'),
+    lastTransitionTime: z.string().describe('When the condition last changed status (RFC 3339).'),
+    reason: z.string().max(1024).describe('A CamelCase reason in AD\'s or Truetask\'s terms, such as InvalidCredentials or Succeeded.'),
+    message: z.string().max(32768).describe('What happened, with a troubleshooting hint on failure.'),
+  })
+  .describe('A metav1.Condition.');
+
+export type Condition = z.infer<typeof conditionSchema>;
+
+export const organizationalUnitSchema = z.object({
+  dn: z.string().describe('DN of the OU or container.'),
+  users: z.number().int().min(0).describe('Entries the user filter matched directly in it or below it.'),
+  excluded: z.boolean().describe('Whether it lies in an excluded OU.'),
+});
+
+export const adminGroupStatusSchema = z.object({
+  ref: z.string().describe('The entry of spec.adminPromotion.groups.'),
+  dn: z.string().optional().describe('The group\'s DN, when found.'),
+  found: z.boolean().describe('Whether the group was found in AD.'),
+  members: z.number().int().min(0).describe('Users matched by the filter who are members (nested members too when nested is true).'),
+});
+
+export const directoryStatusSchema = z
+  .object({
+    users: z.number().int().min(0).describe('Entries the filter matched, outside excluded OUs, with a usable email.'),
+    excluded: z.number().int().min(0).describe('Entries in excluded OUs.'),
+    skipped: z.number().int().min(0).describe('Entries skipped: no or invalid email.'),
+    organizationalUnits: z.array(organizationalUnitSchema).max(MAX_STATUS_OUS).optional().describe(`OUs and containers with their user counts (at most ${MAX_STATUS_OUS}, largest first).`),
+    organizationalUnitsTruncated: z.boolean().optional().describe('True when there were more OUs than listed.'),
+    adminGroups: z.array(adminGroupStatusSchema).max(50).optional().describe('Each spec.adminPromotion.groups entry, resolved.'),
+  })
+  .describe('What the last run read from Active Directory.');
+
+export const plannedUserSchema = z.object({
+  email: z.string(),
+  name: z.string(),
+  role: z.enum(['admin', 'user']),
+  action: z.enum(['Create', 'Promote']),
+});
+
+export const previewStatusSchema = z
+  .object({
+    generatedAt: z.string().describe('When the plan was made (RFC 3339).'),
+    toCreate: z.number().int().min(0).describe('Truetask users that would be created.'),
+    toPromote: z.number().int().min(0).describe('Truetask users that would be promoted to admin.'),
+    unchanged: z.number().int().min(0).describe('Truetask users that already exist with the right role.'),
+    skipped: z.number().int().min(0).describe('Directory entries skipped (no or invalid email).'),
+    users: z.array(plannedUserSchema).max(MAX_PREVIEW_USERS).describe(`The first ${MAX_PREVIEW_USERS} planned changes, sorted by email.`),
+    truncated: z.boolean().describe(`True when more than ${MAX_PREVIEW_USERS} changes are planned.`),
+  })
+  .describe('The plan of the last run: who would be created or promoted.');
+
+export const lastSyncSchema = z
+  .object({
+    startedAt: z.string(),
+    completedAt: z.string(),
+    result: z.enum(['Succeeded', 'PartiallyFailed', 'Failed']),
+    created: z.number().int().min(0),
+    promoted: z.number().int().min(0),
+    unchanged: z.number().int().min(0),
+    skipped: z.number().int().min(0),
+    failed: z.number().int().min(0),
+    message: z.string().max(MAX_MESSAGE),
+  })
+  .describe('The result of the last run in Sync mode.');
+
+export const adSyncStatusSchema = z
+  .object({
+    observedGeneration: z.number().int().min(0).optional().describe('The .metadata.generation the status was computed for.'),
+    conditions: z.array(conditionSchema).max(16).optional().describe('Ready, DirectoryConnected, TruetaskConnected and Synced.'),
+    directory: directoryStatusSchema.optional(),
+    preview: previewStatusSchema.optional(),
+    lastSync: lastSyncSchema.optional(),
+    lastHandledSyncNow: z.string().max(256).optional().describe('The last value of the truetask.io/sync-now annotation that was acted on.'),
+    nextSyncAt: z.string().optional().describe('When the next scheduled run is due; absent when manual or suspended.'),
+  })
+  .describe('Observed state of the sync.');
+
+export type AdSyncStatus = z.infer<typeof adSyncStatusSchema>;
+export type DirectoryStatus = z.infer<typeof directoryStatusSchema>;
+export type PreviewStatus = z.infer<typeof previewStatusSchema>;
+export type LastSync = z.infer<typeof lastSyncSchema>;

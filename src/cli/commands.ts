@@ -1,0 +1,149 @@
+/**
+ * The one-shot commands (test-connection, discover, preview, sync): each runs the
+ * same engine as the controller, once, outside the cluster.
+ */
+import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';
+import { resolveDirectoryConfig, resolveEngineConfig, type TruetaskConfig } from '../config/engine-config.ts';
+import { staticSecretSource, type SecretSource } from '../config/secrets.ts';
+import { AdSyncError } from '../errors.ts';
+import { kubeSecretSource } from '../kube/secret-source.ts';
+import type { Logger } from '../log.ts';
+import { readContainers, readGroups, readUsers } from '../ldap/reader.ts';
+import { DirectorySession } from '../ldap/session.ts';
+import { runEngine, testConnection } from '../reconcile/engine.ts';
+import { summarizeOUs } from '../reconcile/ou-summary.ts';
+import { createTruetaskClient, isUserExistsError, type TruetaskClient } from '../truetask/index.ts';
+import { readInputFile, type InputFile } from './input.ts';
+import * as render from './render.ts';
+
+export interface CommandContext {
+  file: string;
+  output: render.OutputFormat;
+  logger: Logger;
+  /** Loads the current kube context, for Secrets not in the file; undefined when there is none. */
+  loadKubeConfig: () => KubeConfig | undefined;
+  write: (text: string) => void;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_INVALID = 2;
+
+/** Secrets from the file first, then from the current kube context (read only when needed). */
+function secretSourceFor(input: InputFile, ctx: CommandContext): SecretSource {
+  let kube: SecretSource | null | undefined;
+  const fallback: SecretSource = {
+    async get(namespace, name) {
+      if (kube === undefined) {
+        const kc = ctx.loadKubeConfig();
+        kube = kc ? kubeSecretSource(kc.makeApiClient(CoreV1Api), `the kube context "${kc.getCurrentContext()}"`) : null;
+      }
+      return kube ? kube.get(namespace, name) : undefined;
+    },
+    describe: () => (kube ? kube.describe() : 'the current kube context'),
+  };
+  return staticSecretSource(input.secrets, fallback, ctx.file);
+}
+
+function truetaskClient(cfg: TruetaskConfig, logger: Logger): TruetaskClient {
+  return createTruetaskClient({
+    url: cfg.url,
+    token: cfg.token,
+    ca: cfg.ca,
+    insecureSkipVerify: cfg.insecureSkipVerify,
+    timeoutSeconds: cfg.timeoutSeconds,
+    logger,
+  });
+}
+
+function warnInsecure(ctx: CommandContext, which: string[]): void {
+  for (const w of which) ctx.logger.warn({ target: w }, `TLS verification is disabled for ${w} (insecureSkipVerify): the connection can be intercepted`);
+}
+
+function printJson(ctx: CommandContext, value: unknown): void {
+  ctx.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export async function testConnectionCommand(ctx: CommandContext): Promise<number> {
+  const input = await readInputFile(ctx.file);
+  const secrets = secretSourceFor(input, ctx);
+  const cfg = await resolveEngineConfig(input.adsync, secrets);
+  warnInsecure(ctx, cfg.insecure);
+  const client = truetaskClient(cfg.truetask, ctx.logger);
+  try {
+    const check = await testConnection(cfg, { logger: ctx.logger, truetask: client });
+    if (ctx.output === 'json') printJson(ctx, render.connectionJson(check));
+    else ctx.write(`${render.connectionTable(check)}\n`);
+    return check.directory.ok && check.truetask.ok ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    await client.close();
+  }
+}
+
+async function withDirectory<T>(ctx: CommandContext, fn: (session: DirectorySession, cfg: Awaited<ReturnType<typeof resolveDirectoryConfig>>, input: InputFile) => Promise<T>): Promise<T> {
+  const input = await readInputFile(ctx.file);
+  const cfg = await resolveDirectoryConfig(input.adsync, secretSourceFor(input, ctx));
+  if (cfg.insecure) warnInsecure(ctx, ['ldap']);
+  const session = await DirectorySession.open(cfg.ldap, ctx.logger);
+  try {
+    return await fn(session, cfg, input);
+  } finally {
+    await session.close();
+  }
+}
+
+export async function discoverOUsCommand(ctx: CommandContext): Promise<number> {
+  const ous = await withDirectory(ctx, async (session, cfg) => {
+    const [containers, users] = [await readContainers(session, cfg.read), await readUsers(session, cfg.read)];
+    return summarizeOUs(containers, users, cfg.excludedOUs);
+  });
+  if (ctx.output === 'json') printJson(ctx, { organizationalUnits: ous });
+  else ctx.write(`${render.ousTable(ous)}\n`);
+  return EXIT_OK;
+}
+
+export async function discoverGroupsCommand(ctx: CommandContext): Promise<number> {
+  const groups = await withDirectory(ctx, async (session, cfg) => {
+    const found = await readGroups(session, cfg.read);
+    const refs = cfg.read.adminPromotion.groups.map((g) => g.toLowerCase());
+    return found.map((g) => ({
+      ...g,
+      adminGroup: refs.includes(g.name.toLowerCase()) || refs.includes((g.sAMAccountName ?? '').toLowerCase()) || refs.includes(g.dn.toLowerCase()),
+    }));
+  });
+  if (ctx.output === 'json') printJson(ctx, { groups });
+  else ctx.write(`${render.groupsTable(groups)}\n`);
+  return EXIT_OK;
+}
+
+export async function runCommand(ctx: CommandContext, opts: { apply: boolean; all: boolean; concurrency: number }): Promise<number> {
+  const input = await readInputFile(ctx.file);
+  const secrets = secretSourceFor(input, ctx);
+  const cfg = await resolveEngineConfig(input.adsync, secrets);
+  warnInsecure(ctx, cfg.insecure);
+  const client = truetaskClient(cfg.truetask, ctx.logger);
+  try {
+    const report = await runEngine(cfg, opts.apply ? 'sync' : 'preview', {
+      logger: ctx.logger,
+      truetask: client,
+      isConflict: isUserExistsError,
+      concurrency: opts.concurrency,
+      withContainers: false,
+    });
+    if (ctx.output === 'json') printJson(ctx, opts.apply ? render.syncJson(report) : render.previewJson(report));
+    else ctx.write(`${opts.apply ? render.syncTable(report) : render.previewTable(report, { all: opts.all })}\n`);
+    if (report.apply?.abortedBy) throw report.apply.abortedBy;
+    return !report.apply || report.apply.result === 'Succeeded' ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    await client.close();
+  }
+}
+
+/** Exit code and message for an error that ended a command. */
+export function describeFailure(err: unknown): { code: number; reason: string; message: string } {
+  if (err instanceof AdSyncError) {
+    return { code: err.next === 'fix-config' && err.source === 'config' ? EXIT_INVALID : EXIT_FAILED, reason: err.reason, message: err.detail };
+  }
+  if (err instanceof Error && err.name === 'InputError') return { code: EXIT_INVALID, reason: 'InvalidInput', message: err.message };
+  return { code: EXIT_FAILED, reason: 'InternalError', message: err instanceof Error ? err.message : String(err) };
+}

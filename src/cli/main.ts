@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+/**
+ * The `adsync` CLI: the edge where configuration, logger, clients are built and
+ * passed down. Exit codes: 0 success, 1 a failed run, 2 invalid input.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createLogger } from '../log.ts';
+import * as commands from './commands.ts';
+
+function kubeConfigLoader(): () => KubeConfig | undefined {
+  return () => {
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromDefault();
+      return kc.getCurrentCluster() ? kc : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be a whole number from 1 to 64');
+  return n;
+}
+
+interface CommonOptions {
+  file: string;
+  output: 'table' | 'json';
+  logLevel?: string;
+}
+
+function context(opts: CommonOptions, defaultLevel: string): commands.CommandContext {
+  return {
+    file: opts.file,
+    output: opts.output,
+    logger: createLogger({ level: opts.logLevel ?? defaultLevel, destination: process.stderr }),
+    loadKubeConfig: kubeConfigLoader(),
+    write: (text) => process.stdout.write(text),
+  };
+}
+
+async function run(opts: CommonOptions, defaultLevel: string, fn: (ctx: commands.CommandContext) => Promise<number>): Promise<void> {
+  const ctx = context(opts, defaultLevel);
+  try {
+    process.exitCode = await fn(ctx);
+  } catch (err) {
+    const failure = commands.describeFailure(err);
+    if (opts.output === 'json') process.stdout.write(`${JSON.stringify({ error: { reason: failure.reason, message: failure.message } }, null, 2)}\n`);
+    console.error(`adsync: ${failure.reason}: ${failure.message}`);
+    process.exitCode = failure.code;
+  }
+}
+
+function withCommon(cmd: Command): Command {
+  return cmd
+    .requiredOption('-f, --file <file>', 'YAML with one AdSync and, optionally, the Secrets it references (others are read from the current kube context)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('--log-level <level>', 'log level for stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('adsync')
+    .description('Sync users from Active Directory into Truetask: the operator, and one-shot commands using the same engine.')
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      process.exit(err.exitCode === 0 ? 0 : commands.EXIT_INVALID);
+    });
+
+  withCommon(program.command('test-connection').description('Bind to AD and check the base DN; check the Truetask URL and token.')).action((opts: CommonOptions) =>
+    run(opts, 'warn', (ctx) => commands.testConnectionCommand(ctx)),
+  );
+
+  const discover = program.command('discover').description('List what is in AD, to choose exclusions and admin groups.');
+  withCommon(discover.command('ous').description('OUs and containers with their user counts (Discover OUs).')).action((opts: CommonOptions) =>
+    run(opts, 'warn', (ctx) => commands.discoverOUsCommand(ctx)),
+  );
+  withCommon(discover.command('groups').description('Groups, to pick admin groups (Discover Groups).')).action((opts: CommonOptions) =>
+    run(opts, 'warn', (ctx) => commands.discoverGroupsCommand(ctx)),
+  );
+
+  withCommon(program.command('preview').description('Show who would be created or promoted. Writes nothing.'))
+    .option('--all', 'also list unchanged and excluded entries (table output)', false)
+    .action((opts: CommonOptions & { all: boolean }) => run(opts, 'warn', (ctx) => commands.runCommand(ctx, { apply: false, all: opts.all, concurrency: 1 })));
+
+  withCommon(program.command('sync').description('Create and promote users in Truetask. Without --confirm it only previews.'))
+    .option('--confirm', 'really write to Truetask', false)
+    .option('--concurrency <n>', 'Truetask writes in flight at once', positiveInt, 4)
+    .action((opts: CommonOptions & { confirm: boolean; concurrency: number }) =>
+      run(opts, opts.confirm ? 'info' : 'warn', async (ctx) => {
+        if (!opts.confirm) console.error('adsync: preview only; nothing was written. Run again with --confirm to create and promote these users.');
+        return commands.runCommand(ctx, { apply: opts.confirm, all: false, concurrency: opts.concurrency });
+      }),
+    );
+
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

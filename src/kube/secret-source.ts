@@ -1,0 +1,29 @@
+/**
+ * Reads Secrets from the cluster with `get` (never list/watch, so RBAC stays
+ * minimal), fresh at every call: a rotated password is used at the next run.
+ */
+import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
+import { AdSyncError, configError } from '../errors.ts';
+import { decodeSecret, secretSchema, type SecretSource } from '../config/secrets.ts';
+
+export function kubeSecretSource(core: CoreV1Api, label = 'the cluster'): SecretSource {
+  return {
+    async get(namespace, name) {
+      try {
+        const secret = await core.readNamespacedSecret({ name, namespace });
+        const parsed = secretSchema.safeParse({ ...secret, kind: 'Secret' });
+        if (!parsed.success) throw configError('InvalidSecret', `Secret ${namespace}/${name} could not be read: unexpected shape`);
+        return decodeSecret(parsed.data);
+      } catch (err) {
+        if (err instanceof AdSyncError) throw err;
+        const code = err instanceof ApiException ? err.code : undefined;
+        if (code === 404) return undefined;
+        if (code === 401 || code === 403) {
+          throw configError('SecretNotFound', `Not allowed to get Secret ${namespace}/${name} in ${label} (HTTP ${code}): check RBAC`);
+        }
+        throw new AdSyncError('config', 'SecretNotFound', 'retry', `Could not read Secret ${namespace}/${name} from ${label}: ${code ? `HTTP ${code}` : (err as Error).message}`);
+      }
+    },
+    describe: () => label,
+  };
+}

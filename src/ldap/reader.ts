@@ -1,0 +1,270 @@
+/**
+ * Reads what a sync needs from AD: the entries the user filter matches (only the
+ * attributes needed), the admin groups resolved from DNs or names, and which
+ * entries are members (through memberOf filters, never by reading large `member`
+ * attributes). Any failure fails the whole read: no plan is made from a partial
+ * directory.
+ */
+import { escapeFilter, type Entry } from 'ldapts';
+import { directoryError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { parseDn, tryParseDn } from './dn.ts';
+import type { DirectorySession } from './session.ts';
+
+export const IN_CHAIN = '1.2.840.113556.1.4.1941';
+
+export interface ReadConfig {
+  baseDN: string;
+  pageSize: number;
+  userFilter: string;
+  emailAttribute: 'userPrincipalName' | 'mail';
+  adminPromotion: { enabled: boolean; groups: string[]; nested: boolean };
+}
+
+/** One directory entry, reduced to what planning needs. */
+export interface DirectoryEntry {
+  dn: string;
+  /** Canonical DN key (see dn.ts). */
+  key: string;
+  email?: string;
+  displayName?: string;
+  givenName?: string;
+  sn?: string;
+  cn?: string;
+}
+
+export interface ResolvedAdminGroup {
+  ref: string;
+  found: boolean;
+  dn?: string;
+  /** Other groups the name matched, when a name was ambiguous. */
+  alsoMatched?: string[];
+  /** DN keys of matched entries that are members. */
+  members: Set<string>;
+}
+
+export interface DirectoryRead {
+  entries: DirectoryEntry[];
+  adminGroups: ResolvedAdminGroup[];
+}
+
+const NAME_ATTRIBUTES = ['displayName', 'givenName', 'sn', 'cn'] as const;
+
+export function firstString(entry: Entry, attribute: string): string | undefined {
+  // ldapts keys attributes as the server spelled them; AD keeps the schema's case.
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
+  if (!key) return undefined;
+  const raw = entry[key];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (value === undefined) return undefined;
+  const s = typeof value === 'string' ? value : value.toString('utf8');
+  return s === '' ? undefined : s;
+}
+
+function toDirectoryEntry(entry: Entry, emailAttribute: string): DirectoryEntry {
+  const out: DirectoryEntry = { dn: entry.dn, key: parseDn(entry.dn).key };
+  const email = firstString(entry, emailAttribute);
+  if (email !== undefined) out.email = email;
+  for (const attr of NAME_ATTRIBUTES) {
+    const v = firstString(entry, attr);
+    if (v !== undefined) out[attr] = v;
+  }
+  return out;
+}
+
+/** Confirms the base DN exists (a clear NoSuchBaseDN rather than an empty directory). */
+export async function checkBaseDN(session: DirectorySession, baseDN: string): Promise<void> {
+  await session.step('base DN', baseDN, async (client) => {
+    const { searchEntries } = await client.search(baseDN, { scope: 'base', filter: '(objectClass=*)', attributes: ['1.1'] });
+    if (searchEntries.length === 0) {
+      throw directoryError('NoSuchBaseDN', 'fix-config', `The base DN ${baseDN} was not found`);
+    }
+  });
+}
+
+export async function readUsers(session: DirectorySession, cfg: ReadConfig): Promise<DirectoryEntry[]> {
+  let entries: DirectoryEntry[] = [];
+  await session.pagedSearch(
+    'users',
+    {
+      base: cfg.baseDN,
+      filter: cfg.userFilter,
+      scope: 'sub',
+      attributes: [cfg.emailAttribute, ...NAME_ATTRIBUTES],
+      pageSize: cfg.pageSize,
+    },
+    (page) => {
+      for (const e of page) entries.push(toDirectoryEntry(e, cfg.emailAttribute));
+    },
+    () => {
+      entries = [];
+    },
+  );
+  return entries;
+}
+
+function looksLikeDn(ref: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9-]*\s*=/.test(ref) && tryParseDn(ref) !== undefined;
+}
+
+/** Finds the group a spec entry names: a DN, or a sAMAccountName / cn. */
+export async function resolveGroup(session: DirectorySession, cfg: ReadConfig, ref: string): Promise<ResolvedAdminGroup> {
+  if (looksLikeDn(ref)) {
+    const dns = await session.step(`group ${ref}`, ref, async (client) => {
+      try {
+        const { searchEntries } = await client.search(ref, { scope: 'base', filter: '(objectClass=group)', attributes: ['1.1'] });
+        return searchEntries.map((e) => e.dn);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 32) return []; // noSuchObject: the group is not there
+        throw err;
+      }
+    });
+    return dns[0] ? { ref, found: true, dn: dns[0], members: new Set() } : { ref, found: false, members: new Set() };
+  }
+  let matches: Array<{ dn: string; sam?: string }> = [];
+  await session.pagedSearch(
+    `group ${ref}`,
+    {
+      base: cfg.baseDN,
+      filter: escapeFilter`(&(objectClass=group)(|(sAMAccountName=${ref})(cn=${ref})))`,
+      scope: 'sub',
+      attributes: ['sAMAccountName'],
+      pageSize: cfg.pageSize,
+    },
+    (page) => {
+      for (const e of page) {
+        const sam = firstString(e, 'sAMAccountName');
+        matches.push(sam === undefined ? { dn: e.dn } : { dn: e.dn, sam });
+      }
+    },
+    () => {
+      matches = [];
+    },
+  );
+  // sAMAccountName is unique in a domain; prefer it over a cn that may repeat across OUs.
+  const bySam = matches.filter((m) => m.sam?.toLowerCase() === ref.toLowerCase());
+  const chosen = bySam.length > 0 ? bySam : matches;
+  const [first, ...rest] = chosen.map((m) => m.dn).sort();
+  if (!first) return { ref, found: false, members: new Set() };
+  return rest.length > 0 ? { ref, found: true, dn: first, alsoMatched: rest, members: new Set() } : { ref, found: true, dn: first, members: new Set() };
+}
+
+/** Entries matched by the user filter that are members of `groupDN` (nested through the chain rule when asked). */
+export async function readMembers(session: DirectorySession, cfg: ReadConfig, groupDN: string): Promise<Set<string>> {
+  const rule = cfg.adminPromotion.nested ? `memberOf:${IN_CHAIN}:` : 'memberOf';
+  let members = new Set<string>();
+  await session.pagedSearch(
+    `members of ${groupDN}`,
+    {
+      base: cfg.baseDN,
+      filter: `(&${cfg.userFilter}(${rule}=${escapeFilter`${groupDN}`}))`,
+      scope: 'sub',
+      attributes: ['1.1'],
+      pageSize: cfg.pageSize,
+    },
+    (page) => {
+      for (const e of page) members.add(parseDn(e.dn).key);
+    },
+    () => {
+      members = new Set();
+    },
+  );
+  return members;
+}
+
+/** The whole read for a preview or a sync. */
+export async function readDirectory(session: DirectorySession, cfg: ReadConfig, logger: Logger): Promise<DirectoryRead> {
+  await checkBaseDN(session, cfg.baseDN);
+  const entries = await readUsers(session, cfg);
+  const adminGroups: ResolvedAdminGroup[] = [];
+  if (cfg.adminPromotion.enabled) {
+    for (const ref of cfg.adminPromotion.groups) {
+      const group = await resolveGroup(session, cfg, ref);
+      if (group.found && group.dn) group.members = await readMembers(session, cfg, group.dn);
+      if (group.alsoMatched) logger.warn({ ref, chosen: group.dn, alsoMatched: group.alsoMatched }, 'admin group name matches several groups; using the first');
+      adminGroups.push(group);
+    }
+  }
+  logger.debug({ entries: entries.length, adminGroups: adminGroups.length }, 'directory read');
+  return { entries, adminGroups };
+}
+
+export interface ContainerInfo {
+  dn: string;
+  kind: 'organizationalUnit' | 'container';
+}
+
+/** OUs and containers below the base DN (Discover OUs). */
+export async function readContainers(session: DirectorySession, cfg: Pick<ReadConfig, 'baseDN' | 'pageSize'>): Promise<ContainerInfo[]> {
+  let out: ContainerInfo[] = [];
+  await session.pagedSearch(
+    'containers',
+    {
+      base: cfg.baseDN,
+      filter: '(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))',
+      scope: 'sub',
+      attributes: ['objectClass'],
+      pageSize: cfg.pageSize,
+    },
+    (page) => {
+      for (const e of page) {
+        const classes = ([] as unknown[]).concat(e.objectClass ?? e.objectclass ?? []).map((c) => String(c).toLowerCase());
+        out.push({ dn: e.dn, kind: classes.includes('organizationalunit') ? 'organizationalUnit' : 'container' });
+      }
+    },
+    () => {
+      out = [];
+    },
+  );
+  return out;
+}
+
+export interface GroupInfo {
+  dn: string;
+  name: string;
+  sAMAccountName?: string;
+  description?: string;
+  security: boolean;
+  scope: 'global' | 'domainLocal' | 'universal' | 'builtin' | 'unknown';
+}
+
+const GROUP_TYPE_SECURITY = 0x80000000;
+
+export function describeGroupType(groupType: number): Pick<GroupInfo, 'security' | 'scope'> {
+  const security = (groupType & GROUP_TYPE_SECURITY) !== 0;
+  const scope = groupType & 0x1 ? 'builtin' : groupType & 0x2 ? 'global' : groupType & 0x4 ? 'domainLocal' : groupType & 0x8 ? 'universal' : 'unknown';
+  return { security, scope };
+}
+
+/** Groups below the base DN (Discover Groups). */
+export async function readGroups(session: DirectorySession, cfg: Pick<ReadConfig, 'baseDN' | 'pageSize'>): Promise<GroupInfo[]> {
+  let out: GroupInfo[] = [];
+  await session.pagedSearch(
+    'groups',
+    {
+      base: cfg.baseDN,
+      filter: '(objectClass=group)',
+      scope: 'sub',
+      attributes: ['cn', 'sAMAccountName', 'description', 'groupType'],
+      pageSize: cfg.pageSize,
+    },
+    (page) => {
+      for (const e of page) {
+        const sam = firstString(e, 'sAMAccountName');
+        const description = firstString(e, 'description');
+        const info: GroupInfo = {
+          dn: e.dn,
+          name: firstString(e, 'cn') ?? sam ?? e.dn,
+          ...describeGroupType(Number(firstString(e, 'groupType') ?? 0)),
+        };
+        if (sam !== undefined) info.sAMAccountName = sam;
+        if (description !== undefined) info.description = description;
+        out.push(info);
+      }
+    },
+    () => {
+      out = [];
+    },
+  );
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}

@@ -1,0 +1,41 @@
+/** Discover OUs: each OU or container with the number of matched entries at or below it. */
+import { isWithin, parentDn, parseDn, tryParseDn, type Dn } from '../ldap/dn.ts';
+import type { ContainerInfo, DirectoryEntry } from '../ldap/reader.ts';
+
+export interface OuSummary {
+  dn: string;
+  kind: ContainerInfo['kind'];
+  users: number;
+  excluded: boolean;
+}
+
+/**
+ * Lists OUs, and containers that hold at least one matched entry, in tree order
+ * (parents before children, siblings by name).
+ */
+export function summarizeOUs(containers: readonly ContainerInfo[], entries: readonly DirectoryEntry[], excludedOUs: readonly Dn[]): OuSummary[] {
+  const counts = new Map<string, number>();
+  for (const entry of entries) {
+    let dn = parentDn(parseDn(entry.dn));
+    while (dn) {
+      counts.set(dn.key, (counts.get(dn.key) ?? 0) + 1);
+      dn = parentDn(dn);
+    }
+  }
+  const out: Array<OuSummary & { sortKey: string }> = [];
+  for (const c of containers) {
+    const dn = tryParseDn(c.dn);
+    if (!dn) continue;
+    const users = counts.get(dn.key) ?? 0;
+    if (c.kind === 'container' && users === 0) continue;
+    out.push({
+      dn: c.dn,
+      kind: c.kind,
+      users,
+      excluded: excludedOUs.some((ou) => isWithin(dn, ou)),
+      sortKey: dn.key.split(',').reverse().join(','),
+    });
+  }
+  out.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+  return out.map(({ sortKey: _sortKey, ...rest }) => rest);
+}
