@@ -1,0 +1,191 @@
+/**
+ * Pure status computation: from the previous status and a run's outcome to the
+ * next status. Conditions keep their lastTransitionTime unless their status
+ * changes; every list is bounded so the object stays small.
+ */
+import type { AdSync } from '../api/adsync.ts';
+import { MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type Condition } from '../api/status.ts';
+import type { AdSyncError } from '../errors.ts';
+import type { RunReport } from '../reconcile/engine.ts';
+
+export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced';
+
+export interface ConditionUpdate {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+}
+
+export function clip(text: string, max = MAX_MESSAGE): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Sets conditions, moving lastTransitionTime only when a condition's status changes. */
+export function setConditions(previous: readonly Condition[] | undefined, updates: readonly ConditionUpdate[], generation: number | undefined, now: Date): Condition[] {
+  const out = [...(previous ?? [])];
+  for (const u of updates) {
+    const i = out.findIndex((c) => c.type === u.type);
+    const old = i >= 0 ? out[i] : undefined;
+    const next: Condition = {
+      type: u.type,
+      status: u.status,
+      reason: u.reason,
+      message: clip(u.message),
+      lastTransitionTime: old && old.status === u.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    };
+    if (i >= 0) out[i] = next;
+    else out.push(next);
+  }
+  const order: Record<string, number> = { Ready: 0, DirectoryConnected: 1, TruetaskConnected: 2, Synced: 3 };
+  return out.sort((a, b) => (order[a.type] ?? 9) - (order[b.type] ?? 9));
+}
+
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export interface RunContext {
+  adsync: AdSync;
+  now: Date;
+  /** The sync-now value this run handled, if any. */
+  syncNow?: string | undefined;
+  nextSyncAt?: Date | undefined;
+}
+
+function base(ctx: RunContext): AdSyncStatus {
+  const prev = ctx.adsync.status ?? {};
+  const status: AdSyncStatus = { ...prev, observedGeneration: ctx.adsync.metadata.generation ?? prev.observedGeneration };
+  if (ctx.syncNow !== undefined) status.lastHandledSyncNow = ctx.syncNow;
+  if (ctx.nextSyncAt) status.nextSyncAt = rfc3339(ctx.nextSyncAt);
+  else delete status.nextSyncAt;
+  return status;
+}
+
+function previewMode(ctx: RunContext): boolean {
+  return ctx.adsync.spec.mode === 'Preview';
+}
+
+const previewSynced: ConditionUpdate = {
+  type: 'Synced',
+  status: 'False',
+  reason: 'PreviewMode',
+  message: 'mode is Preview: nothing is written to Truetask; set spec.mode: Sync to create and promote users',
+};
+
+export function summaryMessage(report: RunReport): string {
+  const s = report.plan.summary;
+  const plan = `${s.toCreate} to create, ${s.toPromote} to promote, ${s.unchanged} unchanged, ${s.skipped} skipped, ${s.excluded} excluded`;
+  const a = report.apply;
+  if (!a) return `Preview: ${plan}`;
+  return `Sync ${a.result}: ${a.created} created, ${a.promoted} promoted, ${s.unchanged + a.alreadyDone} unchanged, ${s.skipped} skipped, ${a.failed} failed`;
+}
+
+/** Status after a run that read AD and Truetask (and, in Sync mode, applied). */
+export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus {
+  const status = base(ctx);
+  const gen = ctx.adsync.metadata.generation;
+  const d = report.directory;
+  const ous = d.organizationalUnits;
+  status.directory = {
+    users: d.users,
+    excluded: d.excluded,
+    skipped: d.skipped,
+    organizationalUnits: ous.slice(0, MAX_STATUS_OUS).map((o) => ({ dn: clip(o.dn, 512), users: o.users, excluded: o.excluded })),
+    ...(ous.length > MAX_STATUS_OUS ? { organizationalUnitsTruncated: true } : {}),
+    adminGroups: d.adminGroups.slice(0, 50).map((g) => ({ ref: clip(g.ref, 512), ...(g.dn ? { dn: clip(g.dn, 512) } : {}), found: g.found, members: g.members })),
+  };
+  const changes = report.plan.changes;
+  const s = report.plan.summary;
+  status.preview = {
+    generatedAt: rfc3339(report.completedAt),
+    toCreate: s.toCreate,
+    toPromote: s.toPromote,
+    unchanged: s.unchanged,
+    skipped: s.skipped,
+    users: changes.slice(0, MAX_PREVIEW_USERS).map((c) => ({
+      email: clip(c.email, 320),
+      name: clip(c.name, 256),
+      role: c.kind === 'create' ? c.role : 'admin',
+      action: c.kind === 'create' ? 'Create' : 'Promote',
+    })),
+    truncated: changes.length > MAX_PREVIEW_USERS,
+  };
+  const message = summaryMessage(report);
+  const updates: ConditionUpdate[] = [
+    { type: 'DirectoryConnected', status: 'True', reason: 'Connected', message: `read ${d.users + d.excluded + d.skipped} entries` },
+    { type: 'TruetaskConnected', status: 'True', reason: 'Connected', message: 'listed Truetask users' },
+  ];
+  const a = report.apply;
+  if (!a) {
+    updates.push({ type: 'Ready', status: 'True', reason: 'Succeeded', message }, previewSynced);
+  } else {
+    status.lastSync = {
+      startedAt: rfc3339(report.startedAt),
+      completedAt: rfc3339(report.completedAt),
+      result: a.result,
+      created: a.created,
+      promoted: a.promoted,
+      unchanged: s.unchanged + a.alreadyDone,
+      skipped: s.skipped,
+      failed: a.failed,
+      message: clip(
+        a.failures.length > 0
+          ? `${message}; first failures: ${a.failures
+              .slice(0, 5)
+              .map((f) => `${f.email} (${f.reason}: ${f.message})`)
+              .join('; ')}`
+          : message,
+      ),
+    };
+    if (a.abortedBy) {
+      updates.push(
+        { type: 'TruetaskConnected', status: 'False', reason: a.abortedBy.reason, message: a.abortedBy.detail },
+        { type: 'Ready', status: 'False', reason: a.abortedBy.reason, message: a.abortedBy.detail },
+        { type: 'Synced', status: 'False', reason: a.result, message },
+      );
+    } else if (a.result === 'Succeeded') {
+      updates.push({ type: 'Ready', status: 'True', reason: 'Succeeded', message }, { type: 'Synced', status: 'True', reason: 'Succeeded', message });
+    } else {
+      updates.push({ type: 'Ready', status: 'False', reason: a.result, message }, { type: 'Synced', status: 'False', reason: a.result, message });
+    }
+  }
+  status.conditions = setConditions(status.conditions, updates, gen, ctx.now);
+  return status;
+}
+
+/** Status after a run that failed before planning (config, AD or Truetask unreachable). */
+export function statusAfterError(ctx: RunContext, err: AdSyncError, startedAt: Date): AdSyncStatus {
+  const status = base(ctx);
+  const gen = ctx.adsync.metadata.generation;
+  const detail = err.detail;
+  const updates: ConditionUpdate[] = [{ type: 'Ready', status: 'False', reason: err.reason, message: detail }];
+  if (err.source === 'directory') updates.push({ type: 'DirectoryConnected', status: 'False', reason: err.reason, message: detail });
+  if (err.source === 'truetask') {
+    updates.push({ type: 'DirectoryConnected', status: 'True', reason: 'Connected', message: 'read the directory' });
+    updates.push({ type: 'TruetaskConnected', status: 'False', reason: err.reason, message: detail });
+  }
+  if (previewMode(ctx)) updates.push(previewSynced);
+  else {
+    updates.push({ type: 'Synced', status: 'False', reason: err.reason, message: detail });
+    status.lastSync = {
+      startedAt: rfc3339(startedAt),
+      completedAt: rfc3339(ctx.now),
+      result: 'Failed',
+      created: 0,
+      promoted: 0,
+      unchanged: 0,
+      skipped: 0,
+      failed: 0,
+      message: clip(`${err.reason}: ${detail}`),
+    };
+  }
+  status.conditions = setConditions(status.conditions, updates, gen, ctx.now);
+  return status;
+}
+
+/** Status of a suspended object: conditions kept, no next run. */
+export function statusWhenSuspended(ctx: RunContext): AdSyncStatus {
+  return base({ ...ctx, nextSyncAt: undefined });
+}
