@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { adSyncSchema, type AdSync } from '../../src/api/adsync.ts';
+import { adSyncStatusSchema } from '../../src/api/status.ts';
+import { setConditions, statusAfterError, statusAfterRun } from '../../src/controller/status.ts';
+import { directoryError } from '../../src/errors.ts';
+import type { RunReport } from '../../src/reconcile/engine.ts';
+
+const adsync = (mode: 'Preview' | 'Sync'): AdSync =>
+  adSyncSchema.parse({
+    apiVersion: 'truetask.io/v1alpha1',
+    kind: 'AdSync',
+    metadata: { name: 'corp', namespace: 'truetask', generation: 3 },
+    spec: {
+      mode,
+      ldap: { url: 'ldaps://dc1:636', baseDN: 'DC=corp', bindDN: 'svc@corp', bindPasswordSecretRef: { name: 'ad-bind' } },
+      truetask: { url: 'https://tt', tokenSecretRef: { name: 'tt' } },
+    },
+  });
+
+function report(n: number, apply?: RunReport['apply']): RunReport {
+  const changes = Array.from({ length: n }, (_, i) => ({ kind: 'create' as const, email: `u${String(i).padStart(6, '0')}@corp.example.com`, name: `User ${i}`, role: 'user' as const, dns: [`CN=User ${i},OU=Bulk,DC=corp`] }));
+  return {
+    kind: apply ? 'sync' : 'preview',
+    startedAt: new Date('2026-11-25T10:00:00Z'),
+    completedAt: new Date('2026-11-25T10:00:05Z'),
+    directory: {
+      users: n,
+      excluded: 0,
+      skipped: 0,
+      organizationalUnits: Array.from({ length: Math.min(n, 5000) }, (_, i) => ({ dn: `OU=Team ${i},DC=corp`, kind: 'organizationalUnit' as const, users: 1, excluded: false })),
+      adminGroups: [],
+    },
+    plan: { rows: [], changes, summary: { directoryUsers: n, excluded: 0, skipped: 0, toCreate: n, toPromote: 0, unchanged: 0 } },
+    ...(apply ? { apply } : {}),
+  };
+}
+
+describe('status', () => {
+  it('a condition keeps its lastTransitionTime while its status does not change', () => {
+    const t1 = new Date('2026-11-25T10:00:00Z');
+    const t2 = new Date('2026-11-25T11:00:00Z');
+    const first = setConditions(undefined, [{ type: 'Ready', status: 'True', reason: 'Succeeded', message: 'a' }], 1, t1);
+    const same = setConditions(first, [{ type: 'Ready', status: 'True', reason: 'Succeeded', message: 'b' }], 2, t2);
+    expect(same[0]?.lastTransitionTime).toBe('2026-11-25T10:00:00Z');
+    expect(same[0]?.message).toBe('b');
+    const flipped = setConditions(same, [{ type: 'Ready', status: 'False', reason: 'Timeout', message: 'c' }], 2, t2);
+    expect(flipped[0]?.lastTransitionTime).toBe('2026-11-25T11:00:00Z');
+  });
+
+  it('stays small whatever the directory size, and valid against the schema', () => {
+    const s = statusAfterRun({ adsync: adsync('Preview'), now: new Date() }, report(100_000));
+    expect(adSyncStatusSchema.safeParse(s).success).toBe(true);
+    expect(s.preview?.users).toHaveLength(100);
+    expect(s.preview?.truncated).toBe(true);
+    expect(s.directory?.organizationalUnitsTruncated).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(s))).toBeLessThan(64 * 1024);
+  });
+
+  it('preview mode: Ready True, Synced False/PreviewMode; no lastSync', () => {
+    const s = statusAfterRun({ adsync: adsync('Preview'), now: new Date() }, report(2));
+    expect(s.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'True', 'Succeeded'],
+      ['DirectoryConnected', 'True', 'Connected'],
+      ['TruetaskConnected', 'True', 'Connected'],
+      ['Synced', 'False', 'PreviewMode'],
+    ]);
+    expect(s.lastSync).toBeUndefined();
+    expect(s.observedGeneration).toBe(3);
+  });
+
+  it('a partly failed sync is PartiallyFailed with the first failures in the message', () => {
+    const s = statusAfterRun(
+      { adsync: adsync('Sync'), now: new Date() },
+      report(2, { created: 1, promoted: 0, alreadyDone: 0, failed: 1, failures: [{ email: 'x@corp', action: 'create', reason: 'TruetaskRejected', message: 'email invalid' }], result: 'PartiallyFailed' }),
+    );
+    expect(s.lastSync).toMatchObject({ result: 'PartiallyFailed', created: 1, failed: 1 });
+    expect(s.lastSync?.message).toContain('x@corp (TruetaskRejected: email invalid)');
+    expect(s.conditions?.find((c) => c.type === 'Synced')).toMatchObject({ status: 'False', reason: 'PartiallyFailed' });
+  });
+
+  it('a directory failure says what happened in AD terms, with the hint', () => {
+    const s = statusAfterError({ adsync: adsync('Sync'), now: new Date() }, directoryError('InvalidCredentials', 'fix-config', 'Bind refused (AD code 52e)'), new Date());
+    const ready = s.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'InvalidCredentials' });
+    expect(ready?.message).toMatch(/try both bindDN formats/);
+    expect(s.conditions?.find((c) => c.type === 'DirectoryConnected')).toMatchObject({ status: 'False', reason: 'InvalidCredentials' });
+    expect(s.lastSync?.result).toBe('Failed');
+  });
+});
