@@ -7,7 +7,7 @@ import { configError } from '../errors.ts';
 import { DnSyntaxError, parseDn, type Dn } from '../ldap/dn.ts';
 import type { ReadConfig } from '../ldap/reader.ts';
 import type { LdapConnectionConfig } from '../ldap/session.ts';
-import { readSecretKey, type SecretSource } from './secrets.ts';
+import { readCaBundle, readSecretKey, type SecretSource } from './secrets.ts';
 
 export interface TruetaskConfig {
   url: string;
@@ -60,7 +60,7 @@ export async function resolveDirectoryConfig(adsync: AdSync, secrets: SecretSour
   const ns = namespaceOf(adsync);
   const excludedOUs = parseSpecDns(adsync);
   const bindPassword = await readSecretKey(secrets, ns, spec.ldap.bindPasswordSecretRef, 'LDAP bind password');
-  const ca = spec.ldap.tls?.caSecretRef ? await readSecretKey(secrets, ns, spec.ldap.tls.caSecretRef, 'LDAP CA bundle') : undefined;
+  const ca = spec.ldap.tls?.caSecretRef ? await readCaBundle(secrets, ns, spec.ldap.tls.caSecretRef, 'LDAP CA bundle') : undefined;
   return {
     ldap: {
       url: spec.ldap.url,
@@ -86,7 +86,7 @@ export async function resolveTruetaskConfig(adsync: AdSync, secrets: SecretSourc
   const spec = adsync.spec;
   const ns = namespaceOf(adsync);
   const token = await readSecretKey(secrets, ns, spec.truetask.tokenSecretRef, 'Truetask API token');
-  const ca = spec.truetask.tls?.caSecretRef ? await readSecretKey(secrets, ns, spec.truetask.tls.caSecretRef, 'Truetask CA bundle') : undefined;
+  const ca = spec.truetask.tls?.caSecretRef ? await readCaBundle(secrets, ns, spec.truetask.tls.caSecretRef, 'Truetask CA bundle') : undefined;
   return {
     url: spec.truetask.url,
     token,

@@ -2,6 +2,7 @@
  * Reading Secret values (bind password, API token, CA bundles) from a source: the
  * CLI's YAML file, or the cluster. Values are returned to the caller and never logged.
  */
+import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { configError } from '../errors.ts';
 import type { SecretKeySelector } from '../api/spec.ts';
@@ -55,4 +56,20 @@ export function staticSecretSource(secrets: readonly SecretObject[], fallback?: 
     },
     describe: () => (fallback ? `${label} or ${fallback.describe()}` : label),
   };
+}
+
+/** Reads a PEM bundle of CA certificates and checks that each one parses. */
+export async function readCaBundle(source: SecretSource, namespace: string, ref: SecretKeySelector, what: string): Promise<string> {
+  const pem = await readSecretKey(source, namespace, ref, what);
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const bad = () => configError('InvalidSecret', `Secret ${namespace}/${ref.name} key "${ref.key}" (${what}) is not a PEM bundle of certificates`);
+  if (blocks.length === 0) throw bad();
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw bad();
+    }
+  }
+  return pem;
 }
