@@ -95,7 +95,81 @@ export function buildProgram(): Command {
       }),
     );
 
+  program
+    .command('controller')
+    .description('Run the operator: watch AdSyncs and run previews and syncs, with leader election, metrics and probes.')
+    .option('--namespaces <list>', 'comma-separated namespaces to watch (default: all; env WATCH_NAMESPACES)', process.env.WATCH_NAMESPACES ?? '')
+    .option('--metrics-bind-address <host:port>', 'address for /metrics, /healthz and /readyz', process.env.METRICS_BIND_ADDRESS ?? '0.0.0.0:8080')
+    .option('--no-leader-elect', 'run without leader election (a single replica only)')
+    .option('--leader-election-namespace <ns>', 'namespace of the Lease (env POD_NAMESPACE)', process.env.POD_NAMESPACE ?? 'default')
+    .option('--leader-election-id <name>', 'name of the Lease', 'truetask-adsync-leader')
+    .option('--lease-duration <seconds>', 'leader Lease duration', positiveInt, 15)
+    .option('--concurrency <n>', 'AdSyncs reconciled in parallel', positiveInt, 2)
+    .option('--write-concurrency <n>', 'Truetask writes in flight per sync', positiveInt, 4)
+    .option('--kubeconfig <path>', 'kubeconfig (default: in-cluster, then KUBECONFIG / ~/.kube/config)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
+    .action(async (opts: ControllerFlags) => {
+      const code = await runControllerCommand(opts);
+      process.exitCode = code;
+    });
+
   return program;
+}
+
+interface ControllerFlags {
+  namespaces: string;
+  metricsBindAddress: string;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  leaseDuration: number;
+  concurrency: number;
+  writeConcurrency: number;
+  kubeconfig?: string;
+  logLevel: string;
+}
+
+async function runControllerCommand(opts: ControllerFlags): Promise<number> {
+  const logger = createLogger({ level: opts.logLevel });
+  const kc = new KubeConfig();
+  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+  else kc.loadFromDefault();
+  const match = /^(.*):(\d+)$/.exec(opts.metricsBindAddress);
+  if (!match) {
+    console.error(`adsync: --metrics-bind-address must be host:port, got ${JSON.stringify(opts.metricsBindAddress)}`);
+    return commands.EXIT_INVALID;
+  }
+  const { startController } = await import('../controller/run.ts');
+  const leaseDuration = opts.leaseDuration;
+  const controller = await startController({
+    kubeConfig: kc,
+    logger,
+    namespaces: opts.namespaces.split(',').map((s) => s.trim()).filter(Boolean),
+    metricsHost: match[1] || '0.0.0.0',
+    metricsPort: Number(match[2]),
+    leaderElect: opts.leaderElect,
+    leaseNamespace: opts.leaderElectionNamespace,
+    leaseName: opts.leaderElectionId,
+    leaseDurationSeconds: leaseDuration,
+    renewDeadlineSeconds: Math.max(1, Math.round((leaseDuration * 2) / 3)),
+    retryPeriodSeconds: Math.max(1, Math.round(leaseDuration / 7)),
+    concurrency: opts.concurrency,
+    writeConcurrency: opts.writeConcurrency,
+  });
+  logger.info({ metrics: controller.url }, 'serving /metrics, /healthz and /readyz');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      void controller.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    void controller.done.then(resolve, (err: unknown) => {
+      logger.error({ err }, 'leader election ended with an error');
+      resolve();
+    });
+  });
+  return commands.EXIT_OK;
 }
 
 await buildProgram().parseAsync(process.argv);

@@ -3,7 +3,7 @@
  * case-insensitively; a value that is not an address is skipped with a reason.
  */
 const LOCAL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\u00A0-\uFFFF-]+$/u;
-const DOMAIN_LABEL = /^[A-Za-z0-9\u00A0-\uFFFF]([A-Za-z0-9\u00A0-\uFFFF-]*[A-Za-z0-9\u00A0-\uFFFF])?$/u;
+const DOMAIN_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/;
 
 export function normalizeEmail(value: string): string {
   return value.trim().toLowerCase();
