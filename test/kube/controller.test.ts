@@ -1,0 +1,252 @@
+// The operator end to end on a real kube-apiserver, against the Samba AD and the
+// Truetask simulator, running under the RBAC it ships (impersonating its
+// ServiceAccount).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { pino } from 'pino';
+import { startController, type RunningController } from '../../src/controller/run.ts';
+import { startTruetaskSimulator, type TruetaskSimulator } from '../../src/truetask-sim/server.ts';
+import { kubeConfigFor } from '../support/kube-apiserver.ts';
+import { createTestNamespace, type TestNamespace } from '../support/kube-namespace.ts';
+import { waitFor } from '../support/kube-wait.ts';
+import { installCrd, installOperatorRbac } from '../support/operator-env.ts';
+import { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
+
+const run = promisify(execFile);
+const G = { group: 'truetask.io', version: 'v1alpha1', plural: 'adsyncs' };
+
+interface Status {
+  observedGeneration?: number;
+  conditions?: Array<{ type: string; status: string; reason: string; message: string; lastTransitionTime: string }>;
+  preview?: { toCreate: number; toPromote: number; unchanged: number; skipped: number; users: unknown[] };
+  lastSync?: { result: string; created: number; promoted: number; failed: number };
+  lastHandledSyncNow?: string;
+  directory?: { users: number; adminGroups?: Array<{ ref: string; found: boolean; members: number }> };
+  nextSyncAt?: string;
+}
+
+const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+describe('the AdSync controller', () => {
+  const ad = inject('ad');
+  let admin: KubeConfig;
+  let ns: TestNamespace;
+  let sim: TruetaskSimulator;
+  let controller: RunningController;
+  let custom: CustomObjectsApi;
+  let core: CoreV1Api;
+  let operatorUser: string;
+
+  const get = async (name = 'corp') => (await custom.getNamespacedCustomObject({ ...G, namespace: ns.name, name })) as { metadata: { generation: number; annotations?: Record<string, string> }; status?: Status };
+  const condition = (s: Status | undefined, type: string) => s?.conditions?.find((c) => c.type === type);
+  const patch = (name: string, body: unknown) => custom.patchNamespacedCustomObject({ ...G, namespace: ns.name, name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  const waitStatus = (what: string, pred: (s: Status, o: Awaited<ReturnType<typeof get>>) => boolean, name = 'corp', timeoutMs = 60_000) =>
+    waitFor(what, async () => {
+      const o = await get(name);
+      return o.status && pred(o.status, o) ? o : undefined;
+    }, { timeoutMs, intervalMs: 100 });
+  const events = async (name = 'corp') =>
+    (await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name}` })).items.map((e) => ({ reason: e.reason, type: e.type, message: e.message, count: e.count }));
+  const createSecrets = async (over: Partial<Parameters<typeof secretObjects>[0]> = {}, only?: string[]) => {
+    for (const s of secretObjects({ ad, truetaskUrl: sim.url, namespace: ns.name, ...over })) {
+      const name = (s.metadata as { name: string }).name;
+      if (only && !only.includes(name)) continue;
+      await core.createNamespacedSecret({ namespace: ns.name, body: s as never }).catch(async (err: unknown) => {
+        if ((err as { code?: number }).code !== 409) throw err;
+        await core.replaceNamespacedSecret({ namespace: ns.name, name, body: s as never });
+      });
+    }
+  };
+  const createAdSync = (name: string, over: Partial<Parameters<typeof adsyncObject>[0]> = {}) =>
+    custom.createNamespacedCustomObject({ ...G, namespace: ns.name, body: adsyncObject({ ad, truetaskUrl: sim.url, namespace: ns.name, name, ...over }) });
+
+  beforeAll(async () => {
+    admin = kubeConfigFor(inject('kubeconfigPath'));
+    await installCrd(admin);
+    ns = await createTestNamespace(admin, 'adsync-e2e');
+    operatorUser = await installOperatorRbac(admin, ns.name);
+    custom = admin.makeApiClient(CustomObjectsApi);
+    core = admin.makeApiClient(CoreV1Api);
+    sim = await startTruetaskSimulator({
+      tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }],
+      users: [
+        { email: 'owner@corp.example.com', name: 'The Owner', role: 'owner' },
+        { email: 'it.admin@corp.example.com', name: 'Preexisting Admin', role: 'admin' },
+      ],
+    });
+    controller = await startController({
+      kubeConfig: kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser }),
+      logger: quiet,
+      namespaces: [ns.name],
+      metricsHost: '127.0.0.1',
+      metricsPort: 0,
+      leaderElect: true,
+      leaseNamespace: ns.name,
+      leaseName: 'truetask-adsync-leader',
+      leaseDurationSeconds: 4,
+      renewDeadlineSeconds: 3,
+      retryPeriodSeconds: 1,
+      concurrency: 2,
+      writeConcurrency: 4,
+      retryBaseMs: 500,
+      maxRetryMs: 4000,
+      processMetrics: false,
+    });
+    await createSecrets();
+  });
+
+  afterAll(async () => {
+    await controller?.stop();
+    await sim?.close();
+    await ns?.delete();
+  });
+
+  it('previews without writing, syncs on mode: Sync, and a second run writes nothing', async () => {
+    await createAdSync('corp');
+    const previewed = await waitStatus('preview ready', (s) => condition(s, 'Ready')?.status === 'True' && s.preview !== undefined);
+    const s = previewed.status!;
+    expect(condition(s, 'Synced')).toMatchObject({ status: 'False', reason: 'PreviewMode' });
+    expect(condition(s, 'DirectoryConnected')).toMatchObject({ status: 'True', reason: 'Connected' });
+    expect(s.preview!.toCreate).toBeGreaterThan(100);
+    expect(s.preview!.users.length).toBe(100);
+    expect(s.lastSync).toBeUndefined();
+    expect(sim.audit()).toEqual([]);
+    expect((await events()).map((e) => e.reason)).toContain('PreviewReady');
+
+    const toCreate = s.preview!.toCreate;
+    const toPromote = s.preview!.toPromote;
+    await patch('corp', { spec: { mode: 'Sync' } });
+    const { stdout } = await run(`${inject('kubeBinDir')}/kubectl`, ['wait', '--for=condition=Synced', `adsync/corp`, '-n', ns.name, '--timeout=90s'], {
+      env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') },
+    });
+    expect(stdout).toMatch(/condition met/);
+    const synced = (await get()).status!;
+    expect(synced.lastSync).toMatchObject({ result: 'Succeeded', created: toCreate, promoted: toPromote, failed: 0 });
+    const creates = sim.audit().filter((a) => a.change.op === 'create');
+    expect(creates).toHaveLength(toCreate);
+    expect(new Set(creates.map((a) => a.email.toLowerCase())).size).toBe(toCreate);
+    expect(sim.audit().every((a) => a.token === TOKEN_NAME)).toBe(true);
+    // never a downgrade: the owner and the pre-existing admin are untouched
+    expect(sim.users().find((u) => u.email === 'owner@corp.example.com')?.role).toBe('owner');
+    expect(sim.audit().some((a) => a.email === 'owner@corp.example.com' || a.email === 'it.admin@corp.example.com')).toBe(false);
+    expect((await events()).map((e) => e.reason)).toContain('SyncSucceeded');
+
+    const writes = sim.audit().length;
+    await patch('corp', { metadata: { annotations: { 'truetask.io/sync-now': 'second' } } });
+    const again = await waitStatus('sync-now handled', (st) => st.lastHandledSyncNow === 'second');
+    expect(again.status!.lastSync).toMatchObject({ result: 'Succeeded', created: 0, promoted: 0 });
+    expect(sim.audit()).toHaveLength(writes);
+  });
+
+  it('keeps the transition time of conditions that did not change', async () => {
+    const before = condition((await get()).status, 'Ready')!.lastTransitionTime;
+    await patch('corp', { metadata: { annotations: { 'truetask.io/sync-now': 'third' } } });
+    const after = await waitStatus('third run', (s) => s.lastHandledSyncNow === 'third');
+    expect(condition(after.status, 'Ready')!.lastTransitionTime).toBe(before);
+  });
+
+  it('suspend stops runs, even Sync Now, until it is lifted', async () => {
+    await patch('corp', { spec: { suspend: true }, metadata: { annotations: { 'truetask.io/sync-now': 'while-suspended' } } });
+    const gen = (await get()).metadata.generation;
+    const suspended = await waitStatus('suspended status', (s) => s.observedGeneration === gen && s.nextSyncAt === undefined);
+    expect(suspended.status!.lastHandledSyncNow).toBe('third');
+    await patch('corp', { spec: { suspend: false } });
+    await waitStatus('resumed and sync-now handled', (s) => s.lastHandledSyncNow === 'while-suspended');
+  });
+
+  it('refuses invalid specs at admission with a message that says what to fix', async () => {
+    const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+      ['bad-scheme', { ldap: { url: 'http://dc1:389' } }, /must be ldap:\/\/HOST|should match/],
+      ['starttls-ldaps', { ldap: { startTLS: true } }, /startTLS: true needs an ldap:\/\/ URL/],
+      ['no-groups', { spec: { adminPromotion: { enabled: true, groups: [] } } }, /adminPromotion.groups is empty/],
+      ['page-zero', { ldap: { pageSize: 0 } }, /pageSize/],
+      ['bad-attribute', { spec: { emailAttribute: 'email' } }, /emailAttribute/],
+      ['bad-interval', { spec: { interval: 'daily' } }, /interval/],
+      ['short-interval', { spec: { interval: '30s' } }, /at least 1m/],
+    ];
+    for (const [name, over, message] of cases) {
+      const body = adsyncObject({ ad, truetaskUrl: sim.url, namespace: ns.name, name, ...(over as object) }) as { spec: Record<string, unknown> };
+      if (over.ldap) body.spec.ldap = { ...(body.spec.ldap as object), ...(over.ldap as object) };
+      const err = await custom.createNamespacedCustomObject({ ...G, namespace: ns.name, body }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: number; body?: string },
+      );
+      expect(err, name).toBeDefined();
+      expect(err!.code, name).toBe(422);
+      expect(String(err!.body), name).toMatch(message);
+    }
+  });
+
+  it('reports a missing Secret, a wrong password, an unreachable DC and a rejected token, and recovers once fixed', async () => {
+    // a missing Secret
+    await createAdSync('missing', { spec: { interval: 'manual' }, ldap: { bindPasswordSecretRef: { name: 'not-there' } } });
+    let o = await waitStatus('SecretNotFound', (s) => condition(s, 'Ready')?.reason === 'SecretNotFound', 'missing');
+    expect(condition(o.status, 'Ready')?.message).toMatch(/not-there/);
+    await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'not-there' }, stringData: { password: ad.bindPassword } } });
+    await waitStatus('recovered from missing Secret', (s) => condition(s, 'Ready')?.status === 'True', 'missing');
+
+    // a wrong bind password, fixed by rotating the Secret
+    await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'wrong-pw' }, stringData: { password: 'Wrong-password-1' } } });
+    await createAdSync('wrongpw', { ldap: { bindPasswordSecretRef: { name: 'wrong-pw' } } });
+    o = await waitStatus('InvalidCredentials', (s) => condition(s, 'Ready')?.reason === 'InvalidCredentials', 'wrongpw');
+    expect(condition(o.status, 'DirectoryConnected')).toMatchObject({ status: 'False', reason: 'InvalidCredentials' });
+    expect(JSON.stringify(o)).not.toContain('Wrong-password-1');
+    expect((await events('wrongpw')).some((e) => e.reason === 'DirectoryError' && e.type === 'Warning')).toBe(true);
+    await core.replaceNamespacedSecret({ namespace: ns.name, name: 'wrong-pw', body: { metadata: { name: 'wrong-pw' }, stringData: { password: ad.bindPassword } } });
+    await waitStatus('recovered from wrong password', (s) => condition(s, 'Ready')?.status === 'True', 'wrongpw');
+
+    // an unreachable DC, fixed by correcting the URL
+    await createAdSync('unreachable', { ldap: { url: 'ldaps://127.0.0.1:1', tls: { caSecretRef: { name: 'ad-ca' }, serverName: ad.dcHostname } } });
+    o = await waitStatus('ConnectionRefused', (s) => condition(s, 'Ready')?.reason === 'ConnectionRefused', 'unreachable');
+    expect(condition(o.status, 'Ready')?.message).toMatch(/Get-Service NTDS/);
+    await patch('unreachable', { spec: { ldap: { url: ad.ldapsUrl } } });
+    await waitStatus('recovered from unreachable DC', (s) => condition(s, 'Ready')?.status === 'True', 'unreachable');
+
+    // a rejected API token, fixed by rotating the Secret
+    await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'bad-token' }, stringData: { token: 'not-a-valid-token' } } });
+    await createAdSync('badtoken', { spec: { truetask: { url: sim.url, tokenSecretRef: { name: 'bad-token' } } } });
+    o = await waitStatus('Unauthorized', (s) => condition(s, 'Ready')?.reason === 'Unauthorized', 'badtoken');
+    expect(condition(o.status, 'TruetaskConnected')).toMatchObject({ status: 'False', reason: 'Unauthorized' });
+    expect(JSON.stringify(await events('badtoken'))).not.toContain('not-a-valid-token');
+    await core.replaceNamespacedSecret({ namespace: ns.name, name: 'bad-token', body: { metadata: { name: 'bad-token' }, stringData: { token: TOKEN } } });
+    await waitStatus('recovered from bad token', (s) => condition(s, 'Ready')?.status === 'True', 'badtoken');
+  });
+
+  it('serves the spec metrics with the right values', async () => {
+    const text = await (await fetch(`${controller.url}/metrics`)).text();
+    const series = (name: string, obj = 'corp') => text.split('\n').filter((l) => l.startsWith(name) && l.includes(`namespace="${ns.name}"`) && l.includes(`name="${obj}"`));
+    const value = (line: string | undefined) => Number(line?.split(' ').pop());
+    const status = (await get()).status!;
+    expect(value(series('truetask_adsync_ready')[0])).toBe(1);
+    expect(value(series('truetask_adsync_directory_users')[0])).toBe(status.directory!.users);
+    expect(value(series('truetask_adsync_interval_seconds')[0])).toBe(0);
+    expect(value(series('truetask_adsync_runs_total').find((l) => l.includes('kind="sync"') && l.includes('result="success"')))).toBeGreaterThanOrEqual(3);
+    expect(value(series('truetask_adsync_users_created_total')[0])).toBe(sim.audit().filter((a) => a.change.op === 'create' && !a.email.startsWith('new.')).length);
+    expect(series('truetask_adsync_planned_users').some((l) => l.includes('action="create"'))).toBe(true);
+    expect(text).toMatch(/truetask_adsync_truetask_requests_total\{[^}]*method="GET"[^}]*code="200"/);
+    expect(text).toMatch(/truetask_adsync_ldap_errors_total\{[^}]*reason="InvalidCredentials"/);
+    expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain(ad.bindPassword);
+  });
+
+  it('the shipped RBAC is enough for all of the above, and no more', async () => {
+    const asOperator = kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser });
+    const can = async (verb: string, resource: string, namespace = ns.name, group = '') => {
+      const { stdout } = await run(`${inject('kubeBinDir')}/kubectl`, ['auth', 'can-i', verb, group ? `${resource}.${group}` : resource, '-n', namespace, `--as=${operatorUser}`], {
+        env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') },
+      }).catch((e: { stdout: string }) => e);
+      return stdout.trim() === 'yes';
+    };
+    expect(await can('get', 'secrets')).toBe(true);
+    expect(await can('list', 'secrets')).toBe(false);
+    expect(await can('watch', 'secrets')).toBe(false);
+    expect(await can('update', 'adsyncs', ns.name, 'truetask.io')).toBe(false);
+    expect(await can('delete', 'adsyncs', ns.name, 'truetask.io')).toBe(false);
+    expect(await can('create', 'pods')).toBe(false);
+    expect(await can('delete', 'leases', ns.name, 'coordination.k8s.io')).toBe(false);
+    expect(await can('update', 'adsyncs/status', ns.name, 'truetask.io')).toBe(true);
+    expect(asOperator.getCurrentUser()).toBeDefined();
+  });
+});
