@@ -58,10 +58,6 @@ export interface ReconcilerDeps {
 
 const STATUS_CONFLICT_RETRIES = 5;
 
-function refOf(a: AdSync): ObjectRef {
-  return { namespace: a.metadata.namespace ?? 'default', name: a.metadata.name, uid: a.metadata.uid, resourceVersion: a.metadata.resourceVersion };
-}
-
 export class Reconciler {
   readonly #d: ReconcilerDeps;
   /** Objects seen, so deleting one can drop its metrics. */

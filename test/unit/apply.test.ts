@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { AdSyncError } from '../../src/errors.ts';
 import { redactPaths } from '../../src/log.ts';
-import { applyPlan, generatePassword, type UserWriter, type WrittenUser } from '../../src/reconcile/apply.ts';
+import { applyPlan, generatePassword, type WrittenUser } from '../../src/reconcile/apply.ts';
 import { runEngine, type TruetaskPort } from '../../src/reconcile/engine.ts';
 import { parseDn } from '../../src/ldap/dn.ts';
 import type { DirectoryEntry } from '../../src/ldap/reader.ts';
