@@ -1,0 +1,145 @@
+/**
+ * The demo (`bash scripts/demo.sh`): a real kube-apiserver, a seeded Samba AD,
+ * the Truetask simulator and the operator, on this machine. Installs the CRD,
+ * applies an AdSync in Preview mode, shows the preview, switches it to Sync and
+ * shows the users appear in Truetask and the metrics move.
+ *
+ * Ctrl-C (or the end, without --keep) stops everything it started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile, open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startTruetaskSimulator, type TruetaskSimulator } from '../src/truetask-sim/server.ts';
+import { startApiServer, type ApiServer } from '../test/support/kube-apiserver.ts';
+import { startSambaAD, type SambaAD } from '../test/support/samba.ts';
+import { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } from '../test/support/scenario.ts';
+
+const keep = process.argv.includes('--keep');
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const step = (s: string) => console.log(`\n${bold(`==> ${s}`)}`);
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+
+let api: ApiServer | undefined;
+let ad: SambaAD | undefined;
+let sim: TruetaskSimulator | undefined;
+let controller: ChildProcess | undefined;
+let work: string | undefined;
+let stopping = false;
+
+async function cleanup(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  step('Stopping everything the demo started');
+  if (controller && controller.exitCode === null) {
+    controller.kill('SIGTERM');
+    await new Promise((resolve) => controller!.once('exit', resolve));
+  }
+  await sim?.close().catch(() => undefined);
+  await ad?.stop().catch(() => undefined);
+  await api?.stop().catch(() => undefined);
+  if (work) await rm(work, { recursive: true, force: true });
+  console.log('done: nothing left running.');
+}
+
+process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+process.once('SIGTERM', () => void cleanup().then(() => process.exit(143)));
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const r = await api!.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function show(args: string[]): Promise<void> {
+  console.log(`$ kubectl ${args.join(' ')}`);
+  console.log((await kubectl(args)).trimEnd());
+}
+
+async function main(): Promise<void> {
+  work = await mkdtemp(join(tmpdir(), 'adsync-demo-'));
+
+  step(`Starting a real kube-apiserver + etcd (built once into ~/.cache) [${elapsed()}]`);
+  api = await startApiServer();
+  console.log(`API server ${api.server}; kubeconfig ${api.kubeconfigPath}`);
+
+  step(`Starting a Samba AD domain controller seeded with a small company [${elapsed()}]`);
+  ad = await startSambaAD();
+  console.log(`AD ${ad.ldapsUrl} (DC ${ad.dcHostname}), base DN ${ad.baseDN}`);
+
+  step(`Starting the Truetask simulator [${elapsed()}]`);
+  sim = await startTruetaskSimulator({
+    tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }],
+    users: [{ email: 'owner@corp.example.com', name: 'The Owner', role: 'owner' }],
+  });
+  console.log(`Truetask ${sim.url} (1 user: the owner)`);
+
+  step(`Installing the CRD and starting the operator [${elapsed()}]`);
+  await show(['apply', '-f', 'crds/truetask.io_adsyncs.yaml']);
+  await kubectl(['wait', '--for=condition=Established', 'crd/adsyncs.truetask.io', '--timeout=60s']);
+  await kubectl(['create', 'namespace', 'truetask']);
+  const log = await open(join(work, 'controller.log'), 'w');
+  controller = spawn(process.execPath, ['src/cli/main.ts', 'controller', '--metrics-bind-address=127.0.0.1:0', '--no-leader-elect', '--namespaces=truetask'], {
+    env: { ...process.env, KUBECONFIG: api.kubeconfigPath, METRICS_BIND_ADDRESS: '127.0.0.1:0' },
+    stdio: ['ignore', log.fd, log.fd],
+  });
+  console.log(`operator running (pid ${controller.pid}); its JSON logs: ${join(work, 'controller.log')}`);
+
+  step(`Applying an AdSync in Preview mode, with its Secrets [${elapsed()}]`);
+  const opts = { ad, truetaskUrl: sim.url, namespace: 'truetask', spec: { interval: '6h' } };
+  const manifest = [adsyncObject(opts), ...secretObjects(opts)].map((d) => stringify(d)).join('---\n');
+  await writeFile(join(work, 'corp.yaml'), manifest);
+  await show(['apply', '-f', join(work, 'corp.yaml')]);
+  await kubectl(['wait', '--for=condition=Ready', 'adsync/corp', '-n', 'truetask', '--timeout=120s']);
+  await show(['get', 'adsyncs', '-n', 'truetask']);
+  await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.preview.toCreate} to create, {.status.preview.toPromote} to promote; first planned: {.status.preview.users[0:3]}{"\\n"}']);
+  console.log(`Truetask audit log entries so far: ${sim.audit().length} (Preview writes nothing)`);
+
+  step(`Switching to mode: Sync [${elapsed()}]`);
+  await show(['patch', 'adsync', 'corp', '-n', 'truetask', '--type=merge', '-p', '{"spec":{"mode":"Sync"}}']);
+  await kubectl(['wait', '--for=condition=Synced', 'adsync/corp', '-n', 'truetask', '--timeout=180s']);
+  await show(['get', 'adsyncs', '-n', 'truetask']);
+  await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.lastSync}{"\\n"}']);
+  const audit = sim.audit();
+  console.log(`\nTruetask audit log: ${audit.length} writes, e.g.`);
+  for (const a of audit.slice(0, 5)) console.log(`  ${a.at} ${a.method} ${a.email} ${JSON.stringify(a.change)} by token "${a.token}"`);
+  const admins = sim.users().filter((u) => u.role === 'admin').map((u) => u.email);
+  console.log(`Admins in Truetask now: ${admins.join(', ')}`);
+  await show(['describe', 'adsync', 'corp', '-n', 'truetask']);
+
+  step('The metrics moved');
+  const url = await controllerMetricsUrl(join(work, 'controller.log'));
+  const text = await (await fetch(`${url}/metrics`)).text();
+  console.log(text.split('\n').filter((l) => /^truetask_adsync_(users_created_total|ready|directory_users|runs_total|planned_users)/.test(l)).join('\n'));
+
+  console.log(`\n${bold(`Demo complete in ${elapsed()}: ${audit.filter((a) => a.change.op === 'create').length} users created in Truetask.`)}`);
+  if (keep) {
+    console.log(`Still running (--keep). export KUBECONFIG=${api.kubeconfigPath}; kubectl from ${api.binDir}. Ctrl-C to stop everything.`);
+    await new Promise(() => undefined);
+  }
+}
+
+/** The operator logs where it serves /metrics (it was asked for a free port). */
+async function controllerMetricsUrl(logPath: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  for (const line of (await readFile(logPath, 'utf8')).split('\n')) {
+    try {
+      const j = JSON.parse(line) as { metrics?: string };
+      if (j.metrics) return j.metrics;
+    } catch {
+      // not JSON
+    }
+  }
+  throw new Error('the operator did not log its metrics address');
+}
+
+try {
+  await main();
+  await cleanup();
+} catch (err) {
+  console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+  await cleanup();
+  process.exitCode = 1;
+}
