@@ -1,0 +1,33 @@
+// Starts a local kube-apiserver + etcd (building them on first use), prints how
+// to use it, and keeps it running until Ctrl-C / SIGTERM; then cleans up.
+//   node scripts/envtest/kube-up.ts        (npm run kube:up)
+import { startApiServer } from '../../test/support/kube-apiserver.ts';
+
+const t0 = performance.now();
+const apiServer = await startApiServer();
+const ms = Math.round(performance.now() - t0);
+
+console.log(`# kube-apiserver ready at ${apiServer.server} (${ms} ms); logs in ${apiServer.dir}`);
+console.log(`export KUBECONFIG=${apiServer.kubeconfigPath}`);
+console.log(`export PATH=${apiServer.binDir}:$PATH   # the matching kubectl`);
+console.log('# Ctrl-C to stop (removes everything)');
+
+let stopping = false;
+const shutdown = (signal: NodeJS.Signals) => {
+  if (stopping) return;
+  stopping = true;
+  console.error(`\n${signal}: stopping kube-apiserver and etcd...`);
+  apiServer.stop().then(
+    () => {
+      console.error('stopped, temp dir removed');
+      process.exit(0);
+    },
+    (err: unknown) => {
+      console.error('stop failed:', err);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+process.on('SIGHUP', shutdown);
