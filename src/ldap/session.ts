@@ -69,7 +69,9 @@ export class DirectorySession {
       url: cfg.url,
       timeout: timeoutMs,
       connectTimeout: timeoutMs,
-      tlsOptions,
+      // TLS options only for ldaps:// (ldapts would otherwise wrap a plain ldap:// socket);
+      // StartTLS gets them when it upgrades.
+      ...(cfg.url.startsWith('ldaps://') ? { tlsOptions } : {}),
       strictDN: false,
     });
     const ctx = { url: cfg.url };
