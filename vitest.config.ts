@@ -35,7 +35,7 @@ export default defineConfig({
         test: {
           name: 'kube',
           include: ['test/kube/**/*.test.ts'],
-          globalSetup: ['test/support/global-kube.ts'],
+          globalSetup: ['test/support/global-kube.ts', 'test/support/global-ad.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,

@@ -64,7 +64,7 @@ describe('the AdSync controller', () => {
 
   beforeAll(async () => {
     admin = kubeConfigFor(inject('kubeconfigPath'));
-    await installCrd(admin);
+    await installCrd(admin, `${inject('kubeBinDir')}/kubectl`, inject('kubeconfigPath'));
     ns = await createTestNamespace(admin, 'adsync-e2e');
     operatorUser = await installOperatorRbac(admin, ns.name);
     custom = admin.makeApiClient(CustomObjectsApi);
@@ -173,7 +173,7 @@ describe('the AdSync controller', () => {
         () => undefined,
         (e: unknown) => e as { code?: number; body?: string },
       );
-      expect(err, name).toBeDefined();
+      expect(err, `${name}: ${JSON.stringify(body.spec)}`).toBeDefined();
       expect(err!.code, name).toBe(422);
       expect(String(err!.body), name).toMatch(message);
     }
@@ -233,8 +233,8 @@ describe('the AdSync controller', () => {
 
   it('the shipped RBAC is enough for all of the above, and no more', async () => {
     const asOperator = kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser });
-    const can = async (verb: string, resource: string, namespace = ns.name, group = '') => {
-      const { stdout } = await run(`${inject('kubeBinDir')}/kubectl`, ['auth', 'can-i', verb, group ? `${resource}.${group}` : resource, '-n', namespace, `--as=${operatorUser}`], {
+    const can = async (verb: string, resource: string, namespace = ns.name, group = '', ...extra: string[]) => {
+      const { stdout } = await run(`${inject('kubeBinDir')}/kubectl`, ['auth', 'can-i', verb, group ? `${resource}.${group}` : resource, '-n', namespace, `--as=${operatorUser}`, ...extra], {
         env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') },
       }).catch((e: { stdout: string }) => e);
       return stdout.trim() === 'yes';
@@ -246,7 +246,7 @@ describe('the AdSync controller', () => {
     expect(await can('delete', 'adsyncs', ns.name, 'truetask.io')).toBe(false);
     expect(await can('create', 'pods')).toBe(false);
     expect(await can('delete', 'leases', ns.name, 'coordination.k8s.io')).toBe(false);
-    expect(await can('update', 'adsyncs/status', ns.name, 'truetask.io')).toBe(true);
+    expect(await can('update', 'adsyncs', ns.name, 'truetask.io', '--subresource=status')).toBe(true);
     expect(asOperator.getCurrentUser()).toBeDefined();
   });
 });

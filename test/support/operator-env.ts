@@ -1,13 +1,15 @@
 // Sets up what the operator needs on the test API server: the CRD from crds/,
 // and the RBAC it ships (deploy/base/rbac.yaml) bound to a ServiceAccount in a
 // test namespace, so the controller can run impersonating it.
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   ApiextensionsV1Api,
   RbacAuthorizationV1Api,
   CoreV1Api,
   type KubeConfig,
-  type V1CustomResourceDefinition,
   type V1ClusterRole,
   type V1Role,
 } from '@kubernetes/client-node';
@@ -15,6 +17,7 @@ import { parseAllDocuments } from 'yaml';
 import { waitFor } from './kube-wait.ts';
 
 const root = new URL('../../', import.meta.url);
+const run = promisify(execFile);
 
 async function yamlDocs(path: string): Promise<Array<Record<string, unknown>>> {
   const text = await readFile(new URL(path, root), 'utf8');
@@ -25,21 +28,17 @@ function conflictOk(err: unknown): void {
   if ((err as { code?: number }).code !== 409) throw err;
 }
 
-/** Installs (or updates) the AdSync CRD and waits until it is served. */
-export async function installCrd(kc: KubeConfig): Promise<void> {
+/**
+ * Installs (or updates) the AdSync CRD the way a user does, with kubectl
+ * (client-node's typed serializer would drop x-kubernetes-* keys), and waits
+ * until it is served.
+ */
+export async function installCrd(kc: KubeConfig, kubectl: string, kubeconfigPath: string): Promise<void> {
+  const env = { ...process.env, KUBECONFIG: kubeconfigPath };
+  await run(kubectl, ['apply', '--server-side', '--force-conflicts', '-f', fileURLToPath(new URL('crds/truetask.io_adsyncs.yaml', root))], { env });
   const api = kc.makeApiClient(ApiextensionsV1Api);
-  const [crd] = (await yamlDocs('crds/truetask.io_adsyncs.yaml')) as unknown as V1CustomResourceDefinition[];
-  if (!crd?.metadata?.name) throw new Error('crds/truetask.io_adsyncs.yaml has no CRD');
-  const name = crd.metadata.name;
-  try {
-    await api.createCustomResourceDefinition({ body: crd });
-  } catch (err) {
-    conflictOk(err);
-    const current = await api.readCustomResourceDefinition({ name });
-    await api.replaceCustomResourceDefinition({ name, body: { ...crd, metadata: { ...crd.metadata, resourceVersion: current.metadata?.resourceVersion } } });
-  }
-  await waitFor(`CRD ${name} established`, async () => {
-    const c = await api.readCustomResourceDefinition({ name });
+  await waitFor('CRD adsyncs.truetask.io established', async () => {
+    const c = await api.readCustomResourceDefinition({ name: 'adsyncs.truetask.io' });
     return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
   });
 }
