@@ -12,7 +12,9 @@ import { kubeConfigFor } from '../support/kube-apiserver.ts';
 import { createTestNamespace, type TestNamespace } from '../support/kube-namespace.ts';
 import { waitFor } from '../support/kube-wait.ts';
 import { installCrd, installOperatorRbac } from '../support/operator-env.ts';
-import { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
+import { addMember, addUser } from '../support/samba.ts';
+import { adsyncObject, scenarioYaml, secretObjects, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
+import { adsync, tempFile } from '../support/cli.ts';
 
 const run = promisify(execFile);
 const G = { group: 'truetask.io', version: 'v1alpha1', plural: 'adsyncs' };
@@ -140,6 +142,22 @@ describe('the AdSync controller', () => {
     expect(sim.audit()).toHaveLength(writes);
   });
 
+  it('picks up an AD change at the next run: a new user, and a new admin-group member', async () => {
+    const dn = await addUser(ad, { cn: 'Nora New', parentDN: `OU=Sales,OU=Staff,${ad.baseDN}`, sAMAccountName: 'nora.new', userPrincipalName: 'nora.new@corp.example.com', displayName: 'Nora New' });
+    await addMember(ad, `CN=Platform-Admins,OU=Groups,${ad.baseDN}`, `CN=Alan Turing,OU=Engineering,OU=Staff,${ad.baseDN}`);
+    const before = sim.audit().length;
+    await patch('corp', { metadata: { annotations: { 'truetask.io/sync-now': 'ad-changed' } } });
+    const after = await waitStatus('AD change synced', (s) => s.lastHandledSyncNow === 'ad-changed');
+    expect(after.status!.lastSync).toMatchObject({ result: 'Succeeded', created: 1, promoted: 1 });
+    const news = sim.audit().slice(before);
+    expect(news).toHaveLength(2);
+    expect(news).toEqual(expect.arrayContaining([
+      expect.objectContaining({ email: 'nora.new@corp.example.com', change: expect.objectContaining({ op: 'create', role: 'user', name: 'Nora New' }) }),
+      expect.objectContaining({ email: 'alan.turing@corp.example.com', change: { op: 'update', role: { from: 'user', to: 'admin' } } }),
+    ]));
+    expect(dn).toMatch(/^CN=Nora New,/);
+  });
+
   it('keeps the transition time of conditions that did not change', async () => {
     const before = condition((await get()).status, 'Ready')!.lastTransitionTime;
     await patch('corp', { metadata: { annotations: { 'truetask.io/sync-now': 'third' } } });
@@ -223,7 +241,8 @@ describe('the AdSync controller', () => {
     expect(value(series('truetask_adsync_directory_users')[0])).toBe(status.directory!.users);
     expect(value(series('truetask_adsync_interval_seconds')[0])).toBe(0);
     expect(value(series('truetask_adsync_runs_total').find((l) => l.includes('kind="sync"') && l.includes('result="success"')))).toBeGreaterThanOrEqual(3);
-    expect(value(series('truetask_adsync_users_created_total')[0])).toBe(sim.audit().filter((a) => a.change.op === 'create' && !a.email.startsWith('new.')).length);
+    expect(value(series('truetask_adsync_users_created_total')[0])).toBe(sim.audit().filter((a) => a.change.op === 'create').length);
+    expect(value(series('truetask_adsync_users_promoted_total')[0])).toBe(sim.audit().filter((a) => a.change.op === 'update').length);
     expect(series('truetask_adsync_planned_users').some((l) => l.includes('action="create"'))).toBe(true);
     expect(text).toMatch(/truetask_adsync_truetask_requests_total\{[^}]*method="GET"[^}]*code="200"/);
     expect(text).toMatch(/truetask_adsync_ldap_errors_total\{[^}]*reason="InvalidCredentials"/);
@@ -248,5 +267,30 @@ describe('the AdSync controller', () => {
     expect(await can('delete', 'leases', ns.name, 'coordination.k8s.io')).toBe(false);
     expect(await can('update', 'adsyncs', ns.name, 'truetask.io', '--subresource=status')).toBe(true);
     expect(asOperator.getCurrentUser()).toBeDefined();
+  });
+});
+
+describe('the CLI with a kube context', () => {
+  it('reads the Secrets that are not in the file from the current kube context', async () => {
+    const ad = inject('ad');
+    const admin = kubeConfigFor(inject('kubeconfigPath'));
+    const ns = await createTestNamespace(admin, 'adsync-cli');
+    const sim = await startTruetaskSimulator({ tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }] });
+    try {
+      const core = admin.makeApiClient(CoreV1Api);
+      for (const s of secretObjects({ ad, truetaskUrl: sim.url, namespace: ns.name })) await core.createNamespacedSecret({ namespace: ns.name, body: s as never });
+      const file = await tempFile(scenarioYaml({ ad, truetaskUrl: sim.url, namespace: ns.name }, false));
+      const r = await adsync(['preview', '-f', file, '-o', 'json'], { KUBECONFIG: inject('kubeconfigPath') });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).summary.directoryUsers).toBeGreaterThan(250);
+      const missing = await tempFile(scenarioYaml({ ad, truetaskUrl: sim.url, namespace: `${ns.name}-other` }, false));
+      const m = await adsync(['preview', '-f', missing], { KUBECONFIG: inject('kubeconfigPath') });
+      expect(m.code).toBe(2);
+      expect(m.stderr).toMatch(/SecretNotFound: .*ad-bind.*not found in .*kube context/);
+    } finally {
+      await sim.close();
+      await ns.delete();
+    }
   });
 });
