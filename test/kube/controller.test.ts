@@ -250,6 +250,14 @@ describe('the AdSync controller', () => {
     expect(text).not.toContain(ad.bindPassword);
   });
 
+  it('drops the series of a deleted AdSync from /metrics', async () => {
+    const has = async (obj: string) => (await (await fetch(`${controller.url}/metrics`)).text()).includes(`namespace="${ns.name}",name="${obj}"`);
+    expect(await has('missing')).toBe(true);
+    await custom.deleteNamespacedCustomObject({ ...G, namespace: ns.name, name: 'missing' });
+    await waitFor('series of the deleted AdSync gone', async () => !(await has('missing')));
+    expect(await has('corp')).toBe(true);
+  });
+
   it('the shipped RBAC is enough for all of the above, and no more', async () => {
     const asOperator = kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser });
     const can = async (verb: string, resource: string, namespace = ns.name, group = '', ...extra: string[]) => {
