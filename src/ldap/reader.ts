@@ -103,6 +103,17 @@ export async function readUsers(session: DirectorySession, cfg: ReadConfig): Pro
   return entries;
 }
 
+/** Filter finding a group by sAMAccountName or cn; the name is escaped (RFC 4515). */
+export function groupByNameFilter(name: string): string {
+  return escapeFilter`(&(objectClass=group)(|(sAMAccountName=${name})(cn=${name})))`;
+}
+
+/** Filter for entries of the user filter that are members of `groupDN`, nested or direct. */
+export function membersFilter(userFilter: string, groupDN: string, nested: boolean): string {
+  const rule = nested ? `memberOf:${IN_CHAIN}:` : 'memberOf';
+  return `(&${userFilter}(${rule}=${escapeFilter`${groupDN}`}))`;
+}
+
 function looksLikeDn(ref: string): boolean {
   return /^[A-Za-z][A-Za-z0-9-]*\s*=/.test(ref) && tryParseDn(ref) !== undefined;
 }
@@ -126,7 +137,7 @@ export async function resolveGroup(session: DirectorySession, cfg: ReadConfig, r
     `group ${ref}`,
     {
       base: cfg.baseDN,
-      filter: escapeFilter`(&(objectClass=group)(|(sAMAccountName=${ref})(cn=${ref})))`,
+      filter: groupByNameFilter(ref),
       scope: 'sub',
       attributes: ['sAMAccountName'],
       pageSize: cfg.pageSize,
@@ -151,13 +162,12 @@ export async function resolveGroup(session: DirectorySession, cfg: ReadConfig, r
 
 /** Entries matched by the user filter that are members of `groupDN` (nested through the chain rule when asked). */
 export async function readMembers(session: DirectorySession, cfg: ReadConfig, groupDN: string): Promise<Set<string>> {
-  const rule = cfg.adminPromotion.nested ? `memberOf:${IN_CHAIN}:` : 'memberOf';
   let members = new Set<string>();
   await session.pagedSearch(
     `members of ${groupDN}`,
     {
       base: cfg.baseDN,
-      filter: `(&${cfg.userFilter}(${rule}=${escapeFilter`${groupDN}`}))`,
+      filter: membersFilter(cfg.userFilter, groupDN, cfg.adminPromotion.nested),
       scope: 'sub',
       attributes: ['1.1'],
       pageSize: cfg.pageSize,
