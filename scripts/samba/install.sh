@@ -10,13 +10,14 @@
 #   ldb-tools           ldbmodify (seeding), ldbsearch
 #   ldap-utils          ldapsearch (debugging)
 #   iproute2            `ip addr add 127.0.0.N/32 dev lo`
+#   openssl             certificates for the test kube-apiserver (test/support/kube-apiserver.ts)
 # --no-install-recommends keeps winbind/libnss-winbind out; with winbind in
 # /etc/nsswitch.conf provisioning takes ~50 s instead of a few, so it is removed
 # from there. No service is started (a policy-rc.d blocks it during the install;
 # systemd is not needed).
 set -euo pipefail
 
-PKGS=(samba samba-dsdb-modules samba-vfs-modules samba-ad-provision ldb-tools ldap-utils iproute2)
+PKGS=(samba samba-dsdb-modules samba-vfs-modules samba-ad-provision ldb-tools ldap-utils iproute2 openssl)
 
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then exec sudo -- bash "$0" "$@"; fi
