@@ -64,7 +64,7 @@ try {
       }),
     );
   }
-  const entries = (searches[0]!.stdout.match(/^dn: /gm) ?? []).length;
+  const entries = (searches[0]!.stdout.match(/^dn::? /gm) ?? []).length;
   console.log(`\npreview of ${summary.directoryUsers! + summary.excluded! + summary.skipped!} entries (${entries} via ldapsearch), page size ${PAGE}, 3 runs:`);
   console.log(`  adsync preview : median ${median(previews.map((p) => p.wall)).toFixed(2)} s, peak RSS ${median(previews.map((p) => p.rssMiB)).toFixed(0)} MiB (whole process, incl. Node.js)`);
   console.log(`  ldapsearch     : median ${median(searches.map((p) => p.wall)).toFixed(2)} s, peak RSS ${median(searches.map((p) => p.rssMiB)).toFixed(0)} MiB`);

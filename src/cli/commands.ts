@@ -2,11 +2,10 @@
  * The one-shot commands (test-connection, discover, preview, sync): each runs the
  * same engine as the controller, once, outside the cluster.
  */
-import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { resolveDirectoryConfig, resolveEngineConfig, type TruetaskConfig } from '../config/engine-config.ts';
 import { staticSecretSource, type SecretSource } from '../config/secrets.ts';
 import { AdSyncError } from '../errors.ts';
-import { kubeSecretSource } from '../kube/secret-source.ts';
 import type { Logger } from '../log.ts';
 import { readContainers, readGroups, readUsers } from '../ldap/reader.ts';
 import { DirectorySession } from '../ldap/session.ts';
@@ -21,7 +20,7 @@ export interface CommandContext {
   output: render.OutputFormat;
   logger: Logger;
   /** Loads the current kube context, for Secrets not in the file; undefined when there is none. */
-  loadKubeConfig: () => KubeConfig | undefined;
+  loadKubeConfig: () => Promise<KubeConfig | undefined>;
   write: (text: string) => void;
 }
 
@@ -35,8 +34,12 @@ function secretSourceFor(input: InputFile, ctx: CommandContext): SecretSource {
   const fallback: SecretSource = {
     async get(namespace, name) {
       if (kube === undefined) {
-        const kc = ctx.loadKubeConfig();
-        kube = kc ? kubeSecretSource(kc.makeApiClient(CoreV1Api), `the kube context "${kc.getCurrentContext()}"`) : null;
+        // Loaded only when needed: the Kubernetes client is heavy for a one-shot command.
+        const kc = await ctx.loadKubeConfig();
+        if (kc) {
+          const [{ CoreV1Api }, { kubeSecretSource }] = await Promise.all([import('@kubernetes/client-node'), import('../kube/secret-source.ts')]);
+          kube = kubeSecretSource(kc.makeApiClient(CoreV1Api), `the kube context "${kc.getCurrentContext()}"`);
+        } else kube = null;
       }
       return kube ? kube.get(namespace, name) : undefined;
     },

@@ -3,14 +3,15 @@
  * The `adsync` CLI: the edge where configuration, logger, clients are built and
  * passed down. Exit codes: 0 success, 1 a failed run, 2 invalid input.
  */
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../log.ts';
 import * as commands from './commands.ts';
 
-function kubeConfigLoader(): () => KubeConfig | undefined {
-  return () => {
+function kubeConfigLoader(): () => Promise<KubeConfig | undefined> {
+  return async () => {
     try {
+      const { KubeConfig } = await import('@kubernetes/client-node');
       const kc = new KubeConfig();
       kc.loadFromDefault();
       return kc.getCurrentCluster() ? kc : undefined;
@@ -131,6 +132,7 @@ interface ControllerFlags {
 
 async function runControllerCommand(opts: ControllerFlags): Promise<number> {
   const logger = createLogger({ level: opts.logLevel });
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
   else kc.loadFromDefault();

@@ -162,13 +162,16 @@ export class Reconciler {
 
   async #succeeded(adsync: AdSync, ref: ObjectRef, interval: number | 'manual', syncNow: string | undefined, report: RunReport): Promise<HandlerResult> {
     const now = this.#now();
-    const next = this.#nextRun(interval);
+    const a = report.apply;
+    const failedRun = a !== undefined && (a.result === 'Failed' || a.abortedBy !== undefined);
+    // Users that failed are retried with back-off, sooner than the next interval.
+    const retry = a !== undefined && a.result !== 'Succeeded';
+    const retryMs = retry ? this.#d.backoffMs(`${ref.namespace}/${ref.name}`) : 0;
+    const next = retry ? new Date(now.getTime() + retryMs) : this.#nextRun(interval);
     const status = statusAfterRun({ adsync, now, syncNow, nextSyncAt: next }, report);
     await this.#writeStatus(adsync, status);
 
     const m = this.#d.metrics;
-    const a = report.apply;
-    const failedRun = a !== undefined && (a.result === 'Failed' || a.abortedBy !== undefined);
     m.recordRun(ref, report.kind, failedRun ? 'failure' : 'success', (report.completedAt.getTime() - report.startedAt.getTime()) / 1000, report.completedAt);
     const counts = { create: 0, promote: 0, unchanged: 0, skip: 0, exclude: 0 };
     for (const r of report.plan.rows) counts[r.action]++;
@@ -186,11 +189,7 @@ export class Reconciler {
     const message = status.lastSync && a ? status.lastSync.message : (status.conditions?.find((c) => c.type === 'Ready')?.message ?? '');
     const reason: EventReason = !a ? 'PreviewReady' : a.result === 'Succeeded' ? 'SyncSucceeded' : a.result === 'PartiallyFailed' ? 'SyncPartiallyFailed' : 'SyncFailed';
     await this.#d.events.record(ref, reason === 'PreviewReady' || reason === 'SyncSucceeded' ? 'Normal' : 'Warning', reason, message);
-    if (failedRun || (a && a.result === 'PartiallyFailed')) {
-      // Retry the users that failed sooner than the next interval.
-      const backoff = this.#d.backoffMs(`${ref.namespace}/${ref.name}`);
-      return { failed: true, requeueAfterMs: backoff };
-    }
+    if (retry) return { failed: true, requeueAfterMs: retryMs };
     return next ? { requeueAfterMs: next.getTime() - now.getTime() } : {};
   }
 

@@ -29,6 +29,7 @@ interface Status {
   nextSyncAt?: string;
 }
 
+const READ_ONLY_TOKEN = 'tt-read-only-token-0123456789';
 const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 describe('the AdSync controller', () => {
@@ -72,7 +73,10 @@ describe('the AdSync controller', () => {
     custom = admin.makeApiClient(CustomObjectsApi);
     core = admin.makeApiClient(CoreV1Api);
     sim = await startTruetaskSimulator({
-      tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }],
+      tokens: [
+        { name: TOKEN_NAME, token: TOKEN, scope: 'read_write' },
+        { name: 'read-only', token: READ_ONLY_TOKEN, scope: 'read' },
+      ],
       users: [
         { email: 'owner@corp.example.com', name: 'The Owner', role: 'owner' },
         { email: 'it.admin@corp.example.com', name: 'Preexisting Admin', role: 'admin' },
@@ -230,6 +234,19 @@ describe('the AdSync controller', () => {
     expect(JSON.stringify(await events('badtoken'))).not.toContain('not-a-valid-token');
     await core.replaceNamespacedSecret({ namespace: ns.name, name: 'bad-token', body: { metadata: { name: 'bad-token' }, stringData: { token: TOKEN } } });
     await waitStatus('recovered from bad token', (s) => condition(s, 'Ready')?.status === 'True', 'badtoken');
+
+    // a token that may read but not write: the sync fails with Forbidden and is retried; a new token fixes it
+    await addUser(ad, { cn: 'Rita Readonly', sAMAccountName: 'rita.readonly', userPrincipalName: 'rita.readonly@corp.example.com' });
+    await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'ro-token' }, stringData: { token: READ_ONLY_TOKEN } } });
+    await createAdSync('readonly', { mode: 'Sync', spec: { excludedOUs: [`OU=Staff,${ad.baseDN}`, `OU=Service Accounts,${ad.baseDN}`, `OU=Contractors,${ad.baseDN}`], truetask: { url: sim.url, tokenSecretRef: { name: 'ro-token' } } } });
+    o = await waitStatus('Forbidden', (s) => condition(s, 'Ready')?.reason === 'Forbidden', 'readonly');
+    expect(o.status!.lastSync).toMatchObject({ result: 'Failed', created: 0 });
+    expect(o.status!.nextSyncAt).toBeDefined();
+    expect((await events('readonly')).some((e) => e.reason === 'SyncFailed')).toBe(true);
+    await core.replaceNamespacedSecret({ namespace: ns.name, name: 'ro-token', body: { metadata: { name: 'ro-token' }, stringData: { token: TOKEN } } });
+    o = await waitStatus('recovered from a read-only token', (s) => s.lastSync?.result === 'Succeeded', 'readonly');
+    expect(condition(o.status, 'Synced')).toMatchObject({ status: 'True', reason: 'Succeeded' });
+    expect(sim.users().some((u) => u.email === 'rita.readonly@corp.example.com')).toBe(true);
   });
 
   it('serves the spec metrics with the right values', async () => {
@@ -241,7 +258,9 @@ describe('the AdSync controller', () => {
     expect(value(series('truetask_adsync_directory_users')[0])).toBe(status.directory!.users);
     expect(value(series('truetask_adsync_interval_seconds')[0])).toBe(0);
     expect(value(series('truetask_adsync_runs_total').find((l) => l.includes('kind="sync"') && l.includes('result="success"')))).toBeGreaterThanOrEqual(3);
-    expect(value(series('truetask_adsync_users_created_total')[0])).toBe(sim.audit().filter((a) => a.change.op === 'create').length);
+    // every create in the audit log came from "corp", but Rita's (from "readonly")
+    expect(value(series('truetask_adsync_users_created_total')[0])).toBe(sim.audit().filter((a) => a.change.op === 'create' && !a.email.startsWith('rita.')).length);
+    expect(value(series('truetask_adsync_users_created_total', 'readonly')[0])).toBe(1);
     expect(value(series('truetask_adsync_users_promoted_total')[0])).toBe(sim.audit().filter((a) => a.change.op === 'update').length);
     expect(series('truetask_adsync_planned_users').some((l) => l.includes('action="create"'))).toBe(true);
     expect(text).toMatch(/truetask_adsync_truetask_requests_total\{[^}]*method="GET"[^}]*code="200"/);
