@@ -107,7 +107,8 @@ async function main(): Promise<void> {
   for (const a of audit.slice(0, 5)) console.log(`  ${a.at} ${a.method} ${a.email} ${JSON.stringify(a.change)} by token "${a.token}"`);
   const admins = sim.users().filter((u) => u.role === 'admin').map((u) => u.email);
   console.log(`Admins in Truetask now: ${admins.join(', ')}`);
-  await show(['describe', 'adsync', 'corp', '-n', 'truetask']);
+  await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'custom-columns=CONDITION:.status.conditions[*].type,STATUS:.status.conditions[*].status,REASON:.status.conditions[*].reason']);
+  await show(['get', 'events', '-n', 'truetask', '--field-selector', 'involvedObject.name=corp', '-o', 'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message']);
 
   step('The metrics moved');
   const url = await controllerMetricsUrl(join(work, 'controller.log'));

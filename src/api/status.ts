@@ -55,14 +55,14 @@ export const plannedUserSchema = z.object({
 export const previewStatusSchema = z
   .object({
     generatedAt: z.string().describe('When the plan was made (RFC 3339).'),
-    toCreate: z.number().int().min(0).describe('Truetask users that would be created.'),
+    toCreate: z.number().int().min(0).describe('Truetask users that would be created (Sync mode: still to create).'),
     toPromote: z.number().int().min(0).describe('Truetask users that would be promoted to admin.'),
     unchanged: z.number().int().min(0).describe('Truetask users that already exist with the right role.'),
     skipped: z.number().int().min(0).describe('Directory entries skipped (no or invalid email).'),
     users: z.array(plannedUserSchema).max(MAX_PREVIEW_USERS).describe(`The first ${MAX_PREVIEW_USERS} planned changes, sorted by email.`),
     truncated: z.boolean().describe(`True when more than ${MAX_PREVIEW_USERS} changes are planned.`),
   })
-  .describe('The plan of the last run: who would be created or promoted.');
+  .describe('Preview mode: the plan of the last run, who would be created or promoted. Sync mode: what the last run left to do (changes that failed and will be retried).');
 
 export const lastSyncSchema = z
   .object({

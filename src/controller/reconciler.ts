@@ -175,11 +175,12 @@ export class Reconciler {
     m.recordRun(ref, report.kind, failedRun ? 'failure' : 'success', (report.completedAt.getTime() - report.startedAt.getTime()) / 1000, report.completedAt);
     const counts = { create: 0, promote: 0, unchanged: 0, skip: 0, exclude: 0 };
     for (const r of report.plan.rows) counts[r.action]++;
+    // Planned users as status.preview shows them (Sync mode: what is left to do).
     m.setDirectory(ref, report.directory.users, {
       ...counts,
-      create: report.plan.summary.toCreate,
-      promote: report.plan.summary.toPromote,
-      unchanged: report.plan.summary.unchanged,
+      create: status.preview?.toCreate ?? 0,
+      promote: status.preview?.toPromote ?? 0,
+      unchanged: status.preview?.unchanged ?? 0,
     });
     m.setReady(ref, status.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
 

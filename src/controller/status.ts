@@ -96,13 +96,18 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
     ...(ous.length > MAX_STATUS_OUS ? { organizationalUnitsTruncated: true } : {}),
     adminGroups: d.adminGroups.slice(0, 50).map((g) => ({ ref: clip(g.ref, 512), ...(g.dn ? { dn: clip(g.dn, 512) } : {}), found: g.found, members: g.members })),
   };
-  const changes = report.plan.changes;
+  // Preview mode: the plan. Sync mode: what the plan still leaves to do after this run (the failures).
+  const a = report.apply;
   const s = report.plan.summary;
+  const failed = new Set(a?.failedEmails ?? []);
+  const changes = a ? report.plan.changes.filter((c) => failed.has(c.email)) : report.plan.changes;
+  const toCreate = changes.filter((c) => c.kind === 'create').length;
+  const toPromote = changes.length - toCreate;
   status.preview = {
     generatedAt: rfc3339(report.completedAt),
-    toCreate: s.toCreate,
-    toPromote: s.toPromote,
-    unchanged: s.unchanged,
+    toCreate,
+    toPromote,
+    unchanged: a ? s.unchanged + a.created + a.promoted + a.alreadyDone : s.unchanged,
     skipped: s.skipped,
     users: changes.slice(0, MAX_PREVIEW_USERS).map((c) => ({
       email: clip(c.email, 320),
@@ -117,7 +122,6 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
     { type: 'DirectoryConnected', status: 'True', reason: 'Connected', message: `read ${d.users + d.excluded + d.skipped} entries` },
     { type: 'TruetaskConnected', status: 'True', reason: 'Connected', message: 'listed Truetask users' },
   ];
-  const a = report.apply;
   if (!a) {
     updates.push({ type: 'Ready', status: 'True', reason: 'Succeeded', message }, previewSynced);
   } else {

@@ -37,7 +37,10 @@ export interface ApplyResult {
   /** Planned changes found already done when applied (409, or role already raised). */
   alreadyDone: number;
   failed: number;
+  /** The first failures, with reasons (bounded). */
   failures: UserFailure[];
+  /** Emails of every planned change that failed: what is still to do. */
+  failedEmails: string[];
   /** Set when a failure means no further write can succeed (bad token, lost permission). */
   abortedBy?: AdSyncError;
 }
@@ -62,7 +65,7 @@ export function generatePassword(): string {
 const MAX_REPORTED_FAILURES = 50;
 
 export async function applyPlan(plan: Plan, writer: UserWriter, options: ApplyOptions): Promise<ApplyResult> {
-  const result: ApplyResult = { created: 0, promoted: 0, alreadyDone: 0, failed: 0, failures: [] };
+  const result: ApplyResult = { created: 0, promoted: 0, alreadyDone: 0, failed: 0, failures: [], failedEmails: [] };
   const log = options.logger;
   const newPassword = options.generatePassword ?? generatePassword;
 
@@ -75,6 +78,7 @@ export async function applyPlan(plan: Plan, writer: UserWriter, options: ApplyOp
       message: e?.message ?? (err instanceof Error ? err.message : String(err)),
     };
     result.failed++;
+    result.failedEmails.push(change.email);
     if (result.failures.length < MAX_REPORTED_FAILURES) result.failures.push(failure);
     options.onFailure?.(failure);
     log.warn({ audit: true, action: change.kind, email: change.email, reason: failure.reason, error: failure.message }, 'user not written');

@@ -130,6 +130,7 @@ describe('the AdSync controller', () => {
     expect(stdout).toMatch(/condition met/);
     const synced = (await get()).status!;
     expect(synced.lastSync).toMatchObject({ result: 'Succeeded', created: toCreate, promoted: toPromote, failed: 0 });
+    expect(synced.preview).toMatchObject({ toCreate: 0, toPromote: 0, users: [] }); // nothing left to do
     const creates = sim.audit().filter((a) => a.change.op === 'create');
     expect(creates).toHaveLength(toCreate);
     expect(new Set(creates.map((a) => a.email.toLowerCase())).size).toBe(toCreate);

@@ -71,8 +71,10 @@ describe('status', () => {
   it('a partly failed sync is PartiallyFailed with the first failures in the message', () => {
     const s = statusAfterRun(
       { adsync: adsync('Sync'), now: new Date() },
-      report(2, { created: 1, promoted: 0, alreadyDone: 0, failed: 1, failures: [{ email: 'x@corp', action: 'create', reason: 'TruetaskRejected', message: 'email invalid' }], result: 'PartiallyFailed' }),
+      report(2, { created: 1, promoted: 0, alreadyDone: 0, failed: 1, failures: [{ email: 'x@corp', action: 'create', reason: 'TruetaskRejected', message: 'email invalid' }], failedEmails: ['u000001@corp.example.com'], result: 'PartiallyFailed' }),
     );
+    // what is left to do: the failed user
+    expect(s.preview).toMatchObject({ toCreate: 1, toPromote: 0, unchanged: 1, users: [{ email: 'u000001@corp.example.com', action: 'Create' }] });
     expect(s.lastSync).toMatchObject({ result: 'PartiallyFailed', created: 1, failed: 1 });
     expect(s.lastSync?.message).toContain('x@corp (TruetaskRejected: email invalid)');
     expect(s.conditions?.find((c) => c.type === 'Synced')).toMatchObject({ status: 'False', reason: 'PartiallyFailed' });
