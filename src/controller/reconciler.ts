@@ -80,6 +80,11 @@ export class Reconciler {
     this.#d.events.forget(ref);
   }
 
+  /** Drops every object's series (this replica stopped leading: another one reports now). */
+  forgetAll(): void {
+    for (const key of [...this.#known.keys()]) this.deleted(key);
+  }
+
   async reconcile(key: string): Promise<HandlerResult> {
     const raw = this.#d.lookup(key);
     if (!raw) {
@@ -102,7 +107,8 @@ export class Reconciler {
     const now = this.#now();
     const status = adsync.status ?? {};
     const interval = parseInterval(adsync.spec.interval) ?? 'manual';
-    this.#d.metrics.setInterval(ref, interval === 'manual' ? 0 : interval);
+    // Suspended: no run is scheduled, so like "manual" (the stale-sync alert ignores it).
+    this.#d.metrics.setInterval(ref, interval === 'manual' || adsync.spec.suspend ? 0 : interval);
 
     if (adsync.spec.suspend) {
       await this.#writeStatus(adsync, statusWhenSuspended({ adsync, now }));
@@ -169,7 +175,6 @@ export class Reconciler {
     const retryMs = retry ? this.#d.backoffMs(`${ref.namespace}/${ref.name}`) : 0;
     const next = retry ? new Date(now.getTime() + retryMs) : this.#nextRun(interval);
     const status = statusAfterRun({ adsync, now, syncNow, nextSyncAt: next }, report);
-    await this.#writeStatus(adsync, status);
 
     const m = this.#d.metrics;
     m.recordRun(ref, report.kind, failedRun ? 'failure' : 'success', (report.completedAt.getTime() - report.startedAt.getTime()) / 1000, report.completedAt);
@@ -190,6 +195,8 @@ export class Reconciler {
     const message = status.lastSync && a ? status.lastSync.message : (status.conditions?.find((c) => c.type === 'Ready')?.message ?? '');
     const reason: EventReason = !a ? 'PreviewReady' : a.result === 'Succeeded' ? 'SyncSucceeded' : a.result === 'PartiallyFailed' ? 'SyncPartiallyFailed' : 'SyncFailed';
     await this.#d.events.record(ref, reason === 'PreviewReady' || reason === 'SyncSucceeded' ? 'Normal' : 'Warning', reason, message);
+    // Status last: once it shows the run, its events and metrics are there too.
+    await this.#writeStatus(adsync, status);
     if (retry) return { failed: true, requeueAfterMs: retryMs };
     return next ? { requeueAfterMs: next.getTime() - now.getTime() } : {};
   }
@@ -198,11 +205,11 @@ export class Reconciler {
     const now = this.#now();
     const retryMs = this.#d.backoffMs(`${ref.namespace}/${ref.name}`);
     const status = statusAfterError({ adsync, now, syncNow, nextSyncAt: new Date(now.getTime() + retryMs) }, err, startedAt);
-    await this.#writeStatus(adsync, status);
     this.#d.metrics.recordRun(ref, kind, 'failure', (now.getTime() - startedAt.getTime()) / 1000, now);
     this.#d.metrics.setReady(ref, false);
     const reason: EventReason = err.source === 'directory' ? 'DirectoryError' : err.source === 'truetask' ? 'TruetaskError' : 'SyncFailed';
     await this.#d.events.record(ref, 'Warning', reason, `${err.reason}: ${err.detail}`);
+    await this.#writeStatus(adsync, status);
     this.#d.logger.warn({ adsync: `${ref.namespace}/${ref.name}`, reason: err.reason, next: err.next, retryInMs: retryMs }, err.message);
     return { failed: true, requeueAfterMs: retryMs };
   }

@@ -113,10 +113,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const stopWork = async () => {
     const q = queue;
     const w = watcher;
+    const r = reconciler;
     queue = undefined;
     watcher = undefined;
     await w?.stop();
     await q?.stop();
+    // A follower exports no per-AdSync series: the leader's are the truth.
+    r?.forgetAll();
   };
 
   const elector = opts.leaderElect

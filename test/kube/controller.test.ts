@@ -52,6 +52,8 @@ describe('the AdSync controller', () => {
     }, { timeoutMs, intervalMs: 100 });
   const events = async (name = 'corp') =>
     (await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name}` })).items.map((e) => ({ reason: e.reason, type: e.type, message: e.message, count: e.count }));
+  const waitEvent = (reason: string, name = 'corp', type?: string) =>
+    waitFor(`event ${reason} on ${name}`, async () => (await events(name)).find((e) => e.reason === reason && (!type || e.type === type)));
   const createSecrets = async (over: Partial<Parameters<typeof secretObjects>[0]> = {}, only?: string[]) => {
     for (const s of secretObjects({ ad, truetaskUrl: sim.url, namespace: ns.name, ...over })) {
       const name = (s.metadata as { name: string }).name;
@@ -119,7 +121,7 @@ describe('the AdSync controller', () => {
     expect(s.preview!.users.length).toBe(100);
     expect(s.lastSync).toBeUndefined();
     expect(sim.audit()).toEqual([]);
-    expect((await events()).map((e) => e.reason)).toContain('PreviewReady');
+    await waitEvent('PreviewReady', 'corp', 'Normal');
 
     const toCreate = s.preview!.toCreate;
     const toPromote = s.preview!.toPromote;
@@ -138,7 +140,7 @@ describe('the AdSync controller', () => {
     // never a downgrade: the owner and the pre-existing admin are untouched
     expect(sim.users().find((u) => u.email === 'owner@corp.example.com')?.role).toBe('owner');
     expect(sim.audit().some((a) => a.email === 'owner@corp.example.com' || a.email === 'it.admin@corp.example.com')).toBe(false);
-    expect((await events()).map((e) => e.reason)).toContain('SyncSucceeded');
+    await waitEvent('SyncSucceeded', 'corp', 'Normal');
 
     const writes = sim.audit().length;
     await patch('corp', { metadata: { annotations: { 'truetask.io/sync-now': 'second' } } });
@@ -216,7 +218,7 @@ describe('the AdSync controller', () => {
     o = await waitStatus('InvalidCredentials', (s) => condition(s, 'Ready')?.reason === 'InvalidCredentials', 'wrongpw');
     expect(condition(o.status, 'DirectoryConnected')).toMatchObject({ status: 'False', reason: 'InvalidCredentials' });
     expect(JSON.stringify(o)).not.toContain('Wrong-password-1');
-    expect((await events('wrongpw')).some((e) => e.reason === 'DirectoryError' && e.type === 'Warning')).toBe(true);
+    await waitEvent('DirectoryError', 'wrongpw', 'Warning');
     await core.replaceNamespacedSecret({ namespace: ns.name, name: 'wrong-pw', body: { metadata: { name: 'wrong-pw' }, stringData: { password: ad.bindPassword } } });
     await waitStatus('recovered from wrong password', (s) => condition(s, 'Ready')?.status === 'True', 'wrongpw');
 
@@ -232,7 +234,7 @@ describe('the AdSync controller', () => {
     await createAdSync('badtoken', { spec: { truetask: { url: sim.url, tokenSecretRef: { name: 'bad-token' } } } });
     o = await waitStatus('Unauthorized', (s) => condition(s, 'Ready')?.reason === 'Unauthorized', 'badtoken');
     expect(condition(o.status, 'TruetaskConnected')).toMatchObject({ status: 'False', reason: 'Unauthorized' });
-    expect(JSON.stringify(await events('badtoken'))).not.toContain('not-a-valid-token');
+    expect(JSON.stringify(await waitEvent('TruetaskError', 'badtoken', 'Warning'))).not.toContain('not-a-valid-token');
     await core.replaceNamespacedSecret({ namespace: ns.name, name: 'bad-token', body: { metadata: { name: 'bad-token' }, stringData: { token: TOKEN } } });
     await waitStatus('recovered from bad token', (s) => condition(s, 'Ready')?.status === 'True', 'badtoken');
 
@@ -243,7 +245,7 @@ describe('the AdSync controller', () => {
     o = await waitStatus('Forbidden', (s) => condition(s, 'Ready')?.reason === 'Forbidden', 'readonly');
     expect(o.status!.lastSync).toMatchObject({ result: 'Failed', created: 0 });
     expect(o.status!.nextSyncAt).toBeDefined();
-    expect((await events('readonly')).some((e) => e.reason === 'SyncFailed')).toBe(true);
+    await waitEvent('SyncFailed', 'readonly', 'Warning');
     await core.replaceNamespacedSecret({ namespace: ns.name, name: 'ro-token', body: { metadata: { name: 'ro-token' }, stringData: { token: TOKEN } } });
     o = await waitStatus('recovered from a read-only token', (s) => s.lastSync?.result === 'Succeeded', 'readonly');
     expect(condition(o.status, 'Synced')).toMatchObject({ status: 'True', reason: 'Succeeded' });

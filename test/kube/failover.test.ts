@@ -3,7 +3,7 @@
 // and finishes without creating anyone twice; SIGTERM releases the Lease.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { startTruetaskSimulator, type TruetaskSimulator } from '../../src/truetask-sim/server.ts';
 import { kubeConfigFor } from '../support/kube-apiserver.ts';
