@@ -17,6 +17,7 @@ import {
   UnwillingToPerformError,
 } from 'ldapts';
 import { AdSyncError, directoryError, type DirectoryReason, type NextStep } from '../errors.ts';
+import { TLS_ERROR_CODES } from '../util/tls-codes.ts';
 
 /** AD's sub-codes in an invalidCredentials (49) diagnostic message. */
 const bindSubCodes: Record<string, { reason: DirectoryReason; what: string }> = {
@@ -32,20 +33,7 @@ const bindSubCodes: Record<string, { reason: DirectoryReason; what: string }> = 
   '775': { reason: 'AccountLocked', what: 'the service account is locked out' },
 };
 
-const tlsCodes = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-  'EPROTO',
-]);
+const tlsCodes = TLS_ERROR_CODES;
 
 export type LdapPhase = 'connect' | 'bind' | 'search';
 

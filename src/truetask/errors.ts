@@ -4,6 +4,7 @@
  * body: undici's errors are never kept as `cause`, only a scrubbed copy.
  */
 import { AdSyncError, truetaskError, type NextStep, type TruetaskReason } from '../errors.ts';
+import { TLS_ERROR_CODES } from '../util/tls-codes.ts';
 
 /** An HTTP answer Truetask gave that the client does not treat as success. */
 export class TruetaskApiError extends AdSyncError {
@@ -88,22 +89,7 @@ export function clip(text: string, max = 300): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
-const tlsCodes = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'CERT_SIGNATURE_FAILURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
-  'EPROTO',
-]);
+const tlsCodes = TLS_ERROR_CODES;
 
 const droppedCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_ABORTED']);
 const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'ESOCKETTIMEDOUT']);
@@ -133,7 +119,7 @@ export function classifyTransportError(err: unknown, secrets: readonly string[])
   const rawMessage = err instanceof Error ? err.message : String(err);
   const detail = clip(scrub(rawMessage, secrets), 200);
   const code = codes.find((c) => tlsCodes.has(c) || timeoutCodes.has(c) || unreachableCodes.has(c)) ?? codes[0] ?? 'UNKNOWN';
-  const has = (set: Set<string>) => codes.some((c) => set.has(c));
+  const has = (set: ReadonlySet<string>) => codes.some((c) => set.has(c));
   if (has(tlsCodes)) return { kind: 'tls', retryable: false, code, detail };
   if (has(timeoutCodes)) return { kind: 'timeout', retryable: true, code, detail };
   if (has(unreachableCodes)) return { kind: 'unreachable', retryable: false, code, detail };
