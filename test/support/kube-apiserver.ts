@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
+import { runCommand } from './run-command.ts';
 
 export interface StartApiServerOptions {
   /** Directory holding kube-apiserver, etcd and kubectl. Default: $ENVTEST_BIN_DIR, else build/find via scripts/envtest/build.sh. */
@@ -218,28 +219,7 @@ function installExitHook(): void {
 // certificates and keys
 
 function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<KubectlResult> {
-  return new Promise((ok, fail) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (c: string) => (stdout += c));
-    child.stderr.on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      fail(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      ok({ stdout, stderr, code: code ?? (signal ? 128 : -1) });
-    });
-    child.stdin.on('error', () => {
-      // the command may exit without reading stdin
-    });
-    child.stdin.end(opts.input ?? '');
-  });
+  return runCommand(cmd, args, { timeoutMs: 60_000, ...opts });
 }
 
 async function openssl(args: string[]): Promise<void> {
