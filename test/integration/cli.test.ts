@@ -208,14 +208,16 @@ describe('connections and AD errors', () => {
     expect(err).toMatch(message);
   });
 
-  it('a connection that drops mid-read fails the run and writes nothing', async () => {
-    // A loopback proxy in front of the DC that cuts every connection after 40 KB from the server.
+  /** A loopback proxy in front of the DC that cuts the first `cut` connections after 40 KB from the server. */
+  async function cuttingProxy(cut: number): Promise<{ url: string; close: () => void; connections: () => number }> {
+    let n = 0;
     const proxy: Server = createServer((client: Socket) => {
+      const cutThis = n++ < cut;
       const upstream = connect(636, ad.ip);
       let sent = 0;
       upstream.on('data', (chunk: Buffer) => {
         sent += chunk.length;
-        if (sent > 40_000) {
+        if (cutThis && sent > 40_000) {
           client.destroy();
           upstream.destroy();
         } else client.write(chunk);
@@ -226,9 +228,28 @@ describe('connections and AD errors', () => {
       client.on('close', () => upstream.destroy());
     });
     await new Promise<void>((ok) => proxy.listen(0, '127.0.0.1', ok));
-    const port = (proxy.address() as { port: number }).port;
+    return { url: `ldaps://127.0.0.1:${(proxy.address() as { port: number }).port}`, close: () => proxy.close(), connections: () => n };
+  }
+
+  it('reconnects and rebinds once when the connection drops mid-read, and re-reads from the start', async () => {
+    const proxy = await cuttingProxy(1);
     try {
-      const err = await failure({ ldap: { url: `ldaps://127.0.0.1:${port}` } }, 'sync');
+      const r = await cli(['preview'], { ldap: { url: proxy.url } }, ['-o', 'json']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/LDAP connection lost; reconnecting and re-reading this step/);
+      const p = JSON.parse(r.stdout) as PreviewJson;
+      expect(p.users).toHaveLength(271);
+      expect(p.summary).toEqual({ directoryUsers: 267, excluded: 4, skipped: 0, toCreate: 267, toPromote: 0, unchanged: 0 });
+      expect(proxy.connections()).toBe(2);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('a connection that keeps dropping mid-read fails the run and writes nothing', async () => {
+    const proxy = await cuttingProxy(Number.MAX_SAFE_INTEGER);
+    try {
+      const err = await failure({ ldap: { url: proxy.url } }, 'sync');
       expect(err).toMatch(/ConnectionLost|Timeout/);
     } finally {
       proxy.close();
