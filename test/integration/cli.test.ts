@@ -188,6 +188,13 @@ describe('connections and AD errors', () => {
     expect(p.summary.directoryUsers).toBe(267);
   });
 
+  it('skips verification only when told to, and says so', async () => {
+    const r = await cli(['preview'], { ldap: { tls: { insecureSkipVerify: true } } }, ['-o', 'json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/TLS verification is disabled for ldap \(insecureSkipVerify\)/);
+    expect((JSON.parse(r.stdout) as PreviewJson).summary.directoryUsers).toBe(267);
+  });
+
   it('verifies the DC certificate: refused with another CA or without serverName for an IP', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'otherca-'));
     await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'ca.pem'), '-days', '1', '-subj', '/CN=Other CA']);

@@ -22,7 +22,7 @@ const G = { group: 'truetask.io', version: 'v1alpha1', plural: 'adsyncs' };
 interface Status {
   observedGeneration?: number;
   conditions?: Array<{ type: string; status: string; reason: string; message: string; lastTransitionTime: string }>;
-  preview?: { toCreate: number; toPromote: number; unchanged: number; skipped: number; users: unknown[] };
+  preview?: { generatedAt: string; toCreate: number; toPromote: number; unchanged: number; skipped: number; users: unknown[] };
   lastSync?: { result: string; created: number; promoted: number; failed: number };
   lastHandledSyncNow?: string;
   directory?: { users: number; adminGroups?: Array<{ ref: string; found: boolean; members: number }> };
@@ -52,6 +52,8 @@ describe('the AdSync controller', () => {
     }, { timeoutMs, intervalMs: 100 });
   const events = async (name = 'corp') =>
     (await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name}` })).items.map((e) => ({ reason: e.reason, type: e.type, message: e.message, count: e.count }));
+  const metricsText = async () => (await fetch(`${controller.url}/metrics`)).text();
+  const value = (line: string | undefined) => Number(line?.split(' ').pop());
   const waitEvent = (reason: string, name = 'corp', type?: string) =>
     waitFor(`event ${reason} on ${name}`, async () => (await events(name)).find((e) => e.reason === reason && (!type || e.type === type)));
   const createSecrets = async (over: Partial<Parameters<typeof secretObjects>[0]> = {}, only?: string[]) => {
@@ -181,6 +183,25 @@ describe('the AdSync controller', () => {
     await waitStatus('resumed and sync-now handled', (s) => s.lastHandledSyncNow === 'while-suspended');
   });
 
+  it('runs on schedule: nextSyncAt is one interval (plus jitter) ahead, and a due run happens', async () => {
+    await createAdSync('scheduled', { spec: { interval: '1h', excludedOUs: [`OU=Staff,${ad.baseDN}`] } });
+    const first = await waitStatus('first scheduled preview', (s) => condition(s, 'Ready')?.status === 'True', 'scheduled');
+    const generatedAt = first.status!.preview!.generatedAt;
+    const next = Date.parse(first.status!.nextSyncAt!) - Date.parse(generatedAt);
+    expect(next).toBeGreaterThanOrEqual(3600_000 - 1000);
+    expect(next).toBeLessThanOrEqual(3960_000 + 1000);
+    // Make the next run due now (as if the hour had passed): the controller runs it.
+    await custom.patchNamespacedCustomObjectStatus(
+      { ...G, namespace: ns.name, name: 'scheduled', body: { status: { nextSyncAt: '2020-01-01T00:00:00Z' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const series = async (metric: string) => value((await metricsText()).split('\n').find((l) => l.startsWith(metric) && l.includes('name="scheduled"') && (!metric.includes('runs') || l.includes('kind="preview",result="success"'))));
+    await waitFor('a second scheduled run', async () => (await series('truetask_adsync_runs_total')) === 2);
+    const again = await waitStatus('nextSyncAt moved ahead again', (s) => Date.parse(s.nextSyncAt ?? '0') > Date.now() + 3500_000, 'scheduled');
+    expect(again.status!.lastHandledSyncNow).toBeUndefined();
+    expect(await series('truetask_adsync_interval_seconds')).toBe(3600);
+  });
+
   it('refuses invalid specs at admission with a message that says what to fix', async () => {
     const cases: Array<[string, Record<string, unknown>, RegExp]> = [
       ['bad-scheme', { ldap: { url: 'http://dc1:389' } }, /must be ldap:\/\/HOST|should match/],
@@ -255,7 +276,6 @@ describe('the AdSync controller', () => {
   it('serves the spec metrics with the right values', async () => {
     const text = await (await fetch(`${controller.url}/metrics`)).text();
     const series = (name: string, obj = 'corp') => text.split('\n').filter((l) => l.startsWith(name) && l.includes(`namespace="${ns.name}"`) && l.includes(`name="${obj}"`));
-    const value = (line: string | undefined) => Number(line?.split(' ').pop());
     const status = (await get()).status!;
     expect(value(series('truetask_adsync_ready')[0])).toBe(1);
     expect(value(series('truetask_adsync_directory_users')[0])).toBe(status.directory!.users);

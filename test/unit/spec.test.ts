@@ -78,3 +78,12 @@ describe('generated CRD', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('examples', () => {
+  it.each(['examples/adsync.yaml', 'examples/adsync-all-fields.yaml'])('%s is a valid AdSync', async (path) => {
+    const { parseInputText } = await import('../../src/cli/input.ts');
+    const text = await readFile(new URL(`../../${path}`, import.meta.url), 'utf8');
+    const input = parseInputText(text, path);
+    expect(input.adsync.metadata.name).toBe('corp');
+  });
+});
