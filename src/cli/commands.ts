@@ -3,7 +3,7 @@
  * same engine as the controller, once, outside the cluster.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { resolveDirectoryConfig, resolveEngineConfig, type TruetaskConfig } from '../config/engine-config.ts';
+import { resolveDirectoryConfig, resolveEngineConfig, type EngineConfig, type TruetaskConfig } from '../config/engine-config.ts';
 import { staticSecretSource, type SecretSource } from '../config/secrets.ts';
 import { AdSyncError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -67,20 +67,26 @@ function printJson(ctx: CommandContext, value: unknown): void {
   ctx.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-export async function testConnectionCommand(ctx: CommandContext): Promise<number> {
+/** Reads the file, resolves the whole configuration and opens a Truetask client for `fn`. */
+async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client: TruetaskClient) => Promise<T>): Promise<T> {
   const input = await readInputFile(ctx.file);
-  const secrets = secretSourceFor(input, ctx);
-  const cfg = await resolveEngineConfig(input.adsync, secrets);
+  const cfg = await resolveEngineConfig(input.adsync, secretSourceFor(input, ctx));
   warnInsecure(ctx, cfg.insecure);
   const client = truetaskClient(cfg.truetask, ctx.logger);
   try {
+    return await fn(cfg, client);
+  } finally {
+    await client.close();
+  }
+}
+
+export async function testConnectionCommand(ctx: CommandContext): Promise<number> {
+  return withEngine(ctx, async (cfg, client) => {
     const check = await testConnection(cfg, { logger: ctx.logger, truetask: client });
     if (ctx.output === 'json') printJson(ctx, render.connectionJson(check));
     else ctx.write(`${render.connectionTable(check)}\n`);
     return check.directory.ok && check.truetask.ok ? EXIT_OK : EXIT_FAILED;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 async function withDirectory<T>(ctx: CommandContext, fn: (session: DirectorySession, cfg: Awaited<ReturnType<typeof resolveDirectoryConfig>>, input: InputFile) => Promise<T>): Promise<T> {
@@ -120,12 +126,7 @@ export async function discoverGroupsCommand(ctx: CommandContext): Promise<number
 }
 
 export async function runCommand(ctx: CommandContext, opts: { apply: boolean; all: boolean; concurrency: number }): Promise<number> {
-  const input = await readInputFile(ctx.file);
-  const secrets = secretSourceFor(input, ctx);
-  const cfg = await resolveEngineConfig(input.adsync, secrets);
-  warnInsecure(ctx, cfg.insecure);
-  const client = truetaskClient(cfg.truetask, ctx.logger);
-  try {
+  return withEngine(ctx, async (cfg, client) => {
     const report = await runEngine(cfg, opts.apply ? 'sync' : 'preview', {
       logger: ctx.logger,
       truetask: client,
@@ -137,9 +138,7 @@ export async function runCommand(ctx: CommandContext, opts: { apply: boolean; al
     else ctx.write(`${opts.apply ? render.syncTable(report) : render.previewTable(report, { all: opts.all })}\n`);
     if (report.apply?.abortedBy) throw report.apply.abortedBy;
     return !report.apply || report.apply.result === 'Succeeded' ? EXIT_OK : EXIT_FAILED;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 /** Exit code and message for an error that ended a command. */

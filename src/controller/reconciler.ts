@@ -17,7 +17,7 @@ import { runEngine, type RunKind, type RunReport, type TruetaskPort } from '../r
 import type { TruetaskConfig } from '../config/engine-config.ts';
 import type { EventReason, EventRecorder, ObjectRef } from './events.ts';
 import type { HandlerResult } from './queue.ts';
-import { rfc3339, statusAfterError, statusAfterRun, statusWhenSuspended } from './status.ts';
+import { statusAfterError, statusAfterRun, statusWhenSuspended } from './status.ts';
 import type { RawObject } from './watcher.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
 
@@ -244,4 +244,3 @@ export class Reconciler {
   }
 }
 
-export { rfc3339 };
