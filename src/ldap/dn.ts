@@ -163,9 +163,18 @@ export function dnEquals(a: Dn, b: Dn): boolean {
 
 /** True when `dn` is `ancestor` or lies anywhere below it. */
 export function isWithin(dn: Dn, ancestor: Dn): boolean {
-  if (ancestor.rdns.length > dn.rdns.length) return false;
-  if (ancestor.key === '') return true;
-  return dn.key === ancestor.key || dn.key.endsWith(`,${ancestor.key}`);
+  return isWithinKey(dn.key, ancestor.key);
+}
+
+/** isWithin on canonical keys (commas in a key only ever separate RDNs). */
+export function isWithinKey(key: string, ancestorKey: string): boolean {
+  return ancestorKey === '' || key === ancestorKey || key.endsWith(`,${ancestorKey}`);
+}
+
+/** The canonical key one level up, or undefined for a single-RDN key. */
+export function parentKey(key: string): string | undefined {
+  const i = key.indexOf(',');
+  return i < 0 ? undefined : key.slice(i + 1);
 }
 
 /** The DN one level up, or undefined for a single-RDN DN. */

@@ -1,5 +1,5 @@
 /** Discover OUs: each OU or container with the number of matched entries at or below it. */
-import { isWithin, parentDn, parseDn, tryParseDn, type Dn } from '../ldap/dn.ts';
+import { isWithin, parentKey, tryParseDn, type Dn } from '../ldap/dn.ts';
 import type { ContainerInfo, DirectoryEntry } from '../ldap/reader.ts';
 
 export interface OuSummary {
@@ -16,10 +16,8 @@ export interface OuSummary {
 export function summarizeOUs(containers: readonly ContainerInfo[], entries: readonly DirectoryEntry[], excludedOUs: readonly Dn[]): OuSummary[] {
   const counts = new Map<string, number>();
   for (const entry of entries) {
-    let dn = parentDn(parseDn(entry.dn));
-    while (dn) {
-      counts.set(dn.key, (counts.get(dn.key) ?? 0) + 1);
-      dn = parentDn(dn);
+    for (let key = parentKey(entry.key); key !== undefined; key = parentKey(key)) {
+      counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }
   const out: Array<OuSummary & { sortKey: string }> = [];

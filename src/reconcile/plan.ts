@@ -3,7 +3,7 @@
  * sync makes (rules 1-5 and 8-11 of the spec). It never plans a downgrade, never
  * touches an owner, and planning again after applying a plan yields no change.
  */
-import { isWithin, parseDn, type Dn } from '../ldap/dn.ts';
+import { isWithinKey, parseDn, type Dn } from '../ldap/dn.ts';
 import type { DirectoryEntry } from '../ldap/reader.ts';
 import { emailProblem, normalizeEmail } from './email.ts';
 import { displayNameOf } from './names.ts';
@@ -77,8 +77,7 @@ export function plan(input: PlanInput): Plan {
   const sorted = [...input.entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const entry of sorted) {
     const fallbackName = entry.cn ?? entry.dn;
-    const dn = parseDn(entry.dn);
-    const excludedBy = input.excludedOUs.find((ou) => isWithin(dn, ou));
+    const excludedBy = input.excludedOUs.find((ou) => isWithinKey(entry.key, ou.key));
     if (excludedBy) {
       excluded++;
       rows.push({ dn: entry.dn, email: entry.email?.trim() ?? null, name: displayNameOf(entry, fallbackName), role: null, action: 'exclude', reason: 'in an excluded OU' });

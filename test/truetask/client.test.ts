@@ -6,17 +6,7 @@ import { AdSyncError } from '../../src/errors.ts';
 import { createTruetaskClient } from '../../src/truetask/client.ts';
 import { TruetaskApiError, UserExistsError, UserNotFoundError } from '../../src/truetask/errors.ts';
 import type { SeedUser, TruetaskSimulator } from '../../src/truetask-sim/server.ts';
-import { EXPIRED_TOKEN, OWNER, READ_TOKEN, client, input, startSim } from './helpers.ts';
-
-async function rejection(p: Promise<unknown>): Promise<AdSyncError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(AdSyncError);
-    return err as AdSyncError;
-  }
-  throw new Error('expected a rejection');
-}
+import { EXPIRED_TOKEN, OWNER, READ_TOKEN, client, input, startSim, rejection } from './helpers.ts';
 
 describe('pagination', () => {
   const COUNT = 1234;

@@ -5,6 +5,8 @@ import { createLogger, type Logger } from '../../src/log.ts';
 import { createTruetaskClient, type TruetaskClient, type TruetaskClientOptions } from '../../src/truetask/client.ts';
 import type { CreateUserInput } from '../../src/truetask/types.ts';
 import { startTruetaskSimulator, type TruetaskSimulator, type TruetaskSimulatorOptions } from '../../src/truetask-sim/server.ts';
+import { expect } from 'vitest';
+import { AdSyncError } from '../../src/errors.ts';
 
 export const RW_TOKEN = `ttk_rw_${randomBytes(16).toString('hex')}`;
 export const READ_TOKEN = `ttk_ro_${randomBytes(16).toString('hex')}`;
@@ -94,4 +96,15 @@ export async function errorTexts(err: unknown): Promise<string> {
     e = e.cause;
   }
   return parts.join('\n');
+}
+
+/** Awaits `p`, expecting it to reject with an AdSyncError, and returns that error. */
+export async function rejection(p: Promise<unknown>): Promise<AdSyncError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(AdSyncError);
+    return err as AdSyncError;
+  }
+  throw new Error('expected a rejection');
 }

@@ -1,10 +1,9 @@
 /** Retries against the simulator's faults: rate limits, 5xx, dropped connections. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdSyncError } from '../../src/errors.ts';
 import type { TruetaskClient } from '../../src/truetask/client.ts';
 import { isUserExistsError } from '../../src/truetask/errors.ts';
 import type { TruetaskSimulator } from '../../src/truetask-sim/server.ts';
-import { client, input, recordingSleep, startSim } from './helpers.ts';
+import { client, input, recordingSleep, startSim, rejection } from './helpers.ts';
 
 let sim: TruetaskSimulator | undefined;
 let c: TruetaskClient | undefined;
@@ -14,16 +13,6 @@ afterEach(async () => {
   c = undefined;
   sim = undefined;
 });
-
-async function rejection(p: Promise<unknown>): Promise<AdSyncError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(AdSyncError);
-    return err as AdSyncError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('retries', () => {
   it('rate limited every 2nd request with Retry-After 1: succeeds, waiting exactly the asked 1000 ms', async () => {
