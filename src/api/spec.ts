@@ -6,7 +6,9 @@
  * `x-kubernetes-validations` in the CRD and zod refinements here.
  */
 import { z } from 'zod';
-import { celRules, ruleRefinement } from './rules.ts';
+import { isDnLike, parseDn } from '../ldap/dn.ts';
+import { filterProblem } from '../ldap/filter.ts';
+import { celRules, rulesHold, ruleRefinement } from './rules.ts';
 
 export const DEFAULT_USER_FILTER =
   '(&(objectCategory=person)(objectClass=user)(userPrincipalName=*)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))';
@@ -40,6 +42,38 @@ function secretKeySelector(defaultKey: string, what: string) {
     .describe(`Reference to ${what} in a Secret of the AdSync's namespace.`);
 }
 
+/**
+ * What admission cannot check (CEL has no parser): once a value passes the
+ * rules CEL enforces, it must also parse. These messages appear when the CLI
+ * reads a file, or as an InvalidSpec condition and event from the controller.
+ */
+function userFilterParses(value: string, ctx: z.RefinementCtx): void {
+  if (!rulesHold('userFilter', value)) return;
+  const problem = filterProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: `userFilter is not a valid LDAP filter (RFC 4515): ${problem.message}` });
+}
+
+function dnParses(value: string, ctx: z.RefinementCtx): void {
+  try {
+    parseDn(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+}
+
+/** A DN field: checked at admission (CEL) and by zod with the same rule. */
+function dnString(max: number) {
+  return z
+    .string()
+    .min(1)
+    .max(max)
+    .superRefine(ruleRefinement('dn'))
+    .superRefine((v, ctx) => {
+      if (rulesHold('dn', v)) dnParses(v, ctx);
+    })
+    .meta({ 'x-kubernetes-validations': celRules('dn') });
+}
+
 export const ldapTlsSchema = z
   .object({
     caSecretRef: secretKeySelector('ca.crt', 'a PEM bundle of the CA certificates that issued the domain controller\'s certificate')
@@ -70,10 +104,7 @@ export const ldapSchema = z
       .describe(
         'URL of the domain controller: ldaps://HOST:636 (recommended) or ldap://HOST:389 (then set startTLS: true, since AD refuses simple binds without encryption). Through a VPN prefer the DC\'s internal IP.',
       ),
-    baseDN: z
-      .string()
-      .min(1)
-      .max(2048)
+    baseDN: dnString(2048)
       .describe('Base DN to search for users and groups, for example DC=corp,DC=example,DC=com. It must cover the container where users reside (often CN=Users,DC=...).'),
     bindDN: z
       .string()
@@ -111,7 +142,17 @@ export const adminPromotionSchema = z
   .object({
     enabled: z.boolean().default(false).describe('Promote members of the groups below to the Truetask Admin role. Everyone else gets the User role.'),
     groups: z
-      .array(z.string().min(1).max(1024))
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(1024)
+          .superRefine(ruleRefinement('groupRef'))
+          .superRefine((v, ctx) => {
+            if (isDnLike(v) && rulesHold('groupRef', v)) dnParses(v, ctx);
+          })
+          .meta({ 'x-kubernetes-validations': celRules('groupRef') }),
+      )
       .max(50)
       .default([])
       .describe(
@@ -158,15 +199,19 @@ export const adSyncSpecSchema = z
       .string()
       .min(2)
       .max(4096)
-      .regex(/^\(.*\)$/, 'must be an LDAP filter in parentheses, for example (&(objectClass=user)(mail=*))')
+      .superRefine(ruleRefinement('userFilter'))
+      .superRefine(userFilterParses)
+      .meta({ 'x-kubernetes-validations': celRules('userFilter') })
       .default(DEFAULT_USER_FILTER)
-      .describe('LDAP filter choosing which objects are synced. The default selects active (not disabled) person accounts that have a userPrincipalName.'),
+      .describe(
+        'LDAP filter (RFC 4515) choosing which objects are synced: exactly one filter in parentheses, such as (&(objectClass=user)(mail=*)). Parentheses, *, and \\ inside a value are written \\28, \\29, \\2a and \\5c. The default selects active (not disabled) person accounts that have a userPrincipalName.',
+      ),
     emailAttribute: z
       .enum(['userPrincipalName', 'mail'])
       .default('userPrincipalName')
       .describe('AD attribute that becomes the user\'s email in Truetask: userPrincipalName (most common) or mail (when your organisation populates it).'),
     excludedOUs: z
-      .array(z.string().min(1).max(2048))
+      .array(dnString(1024))
       .max(200)
       .default([])
       .describe('DNs of OUs or containers to exclude (service accounts, computers, test users). Everything at any depth below them is excluded. Compared as DNs: case, spacing and escapes do not matter.'),

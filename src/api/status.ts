@@ -21,18 +21,22 @@ export const conditionSchema = z
 
 export type Condition = z.infer<typeof conditionSchema>;
 
-export const organizationalUnitSchema = z.object({
-  dn: z.string().describe('DN of the OU or container.'),
-  users: z.number().int().min(0).describe('Entries the user filter matched directly in it or below it.'),
-  excluded: z.boolean().describe('Whether it lies in an excluded OU.'),
-});
+export const organizationalUnitSchema = z
+  .object({
+    dn: z.string().describe('DN of the OU or container.'),
+    users: z.number().int().min(0).describe('Entries the user filter matched directly in it or below it.'),
+    excluded: z.boolean().describe('Whether it lies in an excluded OU.'),
+  })
+  .describe('An OU or container with its user count.');
 
-export const adminGroupStatusSchema = z.object({
-  ref: z.string().describe('The entry of spec.adminPromotion.groups.'),
-  dn: z.string().optional().describe('The group\'s DN, when found.'),
-  found: z.boolean().describe('Whether the group was found in AD.'),
-  members: z.number().int().min(0).describe('Users matched by the filter who are members (nested members too when nested is true).'),
-});
+export const adminGroupStatusSchema = z
+  .object({
+    ref: z.string().describe('The entry of spec.adminPromotion.groups.'),
+    dn: z.string().optional().describe('The group\'s DN, when found.'),
+    found: z.boolean().describe('Whether the group was found in AD.'),
+    members: z.number().int().min(0).describe('Users matched by the filter who are members (nested members too when nested is true).'),
+  })
+  .describe('One spec.adminPromotion.groups entry, resolved in AD.');
 
 export const directoryStatusSchema = z
   .object({
@@ -45,12 +49,14 @@ export const directoryStatusSchema = z
   })
   .describe('What the last run read from Active Directory.');
 
-export const plannedUserSchema = z.object({
-  email: z.string(),
-  name: z.string(),
-  role: z.enum(['admin', 'user']),
-  action: z.enum(['Create', 'Promote']),
-});
+export const plannedUserSchema = z
+  .object({
+    email: z.string().describe('The user\'s email in Truetask (from spec.emailAttribute).'),
+    name: z.string().describe('The display name Truetask gets: displayName, else givenName sn, else cn.'),
+    role: z.enum(['admin', 'user']).describe('The Truetask role: admin for members of an admin group when promotion is enabled, else user.'),
+    action: z.enum(['Create', 'Promote']).describe('Create: a new Truetask user. Promote: an existing user raised to admin.'),
+  })
+  .describe('One planned change.');
 
 export const previewStatusSchema = z
   .object({
@@ -66,15 +72,17 @@ export const previewStatusSchema = z
 
 export const lastSyncSchema = z
   .object({
-    startedAt: z.string(),
-    completedAt: z.string(),
-    result: z.enum(['Succeeded', 'PartiallyFailed', 'Failed']),
-    created: z.number().int().min(0),
-    promoted: z.number().int().min(0),
-    unchanged: z.number().int().min(0),
-    skipped: z.number().int().min(0),
-    failed: z.number().int().min(0),
-    message: z.string().max(MAX_MESSAGE),
+    startedAt: z.string().describe('When the run started (RFC 3339).'),
+    completedAt: z.string().describe('When the run ended (RFC 3339).'),
+    result: z
+      .enum(['Succeeded', 'PartiallyFailed', 'Failed'])
+      .describe('Succeeded: every planned change was written. PartiallyFailed: some users could not be written (they are retried). Failed: nothing could be written.'),
+    created: z.number().int().min(0).describe('Truetask users created by the run.'),
+    promoted: z.number().int().min(0).describe('Truetask users promoted to admin by the run.'),
+    unchanged: z.number().int().min(0).describe('Truetask users that already had the right role (not written to).'),
+    skipped: z.number().int().min(0).describe('Directory entries skipped (no or invalid email).'),
+    failed: z.number().int().min(0).describe('Planned changes that failed; status.lastSync.message lists the first ones.'),
+    message: z.string().max(MAX_MESSAGE).describe('A summary of the run, with the first failures.'),
   })
   .describe('The result of the last run in Sync mode.');
 

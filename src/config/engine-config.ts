@@ -5,6 +5,7 @@
 import type { AdSync } from '../api/adsync.ts';
 import { configError } from '../errors.ts';
 import { DnSyntaxError, parseDn, type Dn } from '../ldap/dn.ts';
+import { FilterSyntaxError, parseFilter, type Filter } from '../ldap/filter.ts';
 import type { ReadConfig } from '../ldap/reader.ts';
 import type { LdapConnectionConfig } from '../ldap/session.ts';
 import { readCaBundle, readSecretKey, type SecretSource } from './secrets.ts';
@@ -43,6 +44,16 @@ export function parseSpecDns(adsync: AdSync): Dn[] {
   });
 }
 
+/** spec.userFilter as a Filter. The schema already refused a filter that does not parse; this keeps the engine safe on its own. */
+export function parseSpecUserFilter(adsync: AdSync): Filter {
+  try {
+    return parseFilter(adsync.spec.userFilter);
+  } catch (err) {
+    if (err instanceof FilterSyntaxError) throw configError('InvalidSpec', `spec.userFilter is not a valid LDAP filter (RFC 4515): ${err.message}`);
+    throw err;
+  }
+}
+
 export interface DirectoryConfig {
   ldap: LdapConnectionConfig;
   read: ReadConfig;
@@ -59,6 +70,7 @@ export async function resolveDirectoryConfig(adsync: AdSync, secrets: SecretSour
   const spec = adsync.spec;
   const ns = namespaceOf(adsync);
   const excludedOUs = parseSpecDns(adsync);
+  const userFilter = parseSpecUserFilter(adsync);
   const bindPassword = await readSecretKey(secrets, ns, spec.ldap.bindPasswordSecretRef, 'LDAP bind password');
   const ca = spec.ldap.tls?.caSecretRef ? await readCaBundle(secrets, ns, spec.ldap.tls.caSecretRef, 'LDAP CA bundle') : undefined;
   return {
@@ -73,7 +85,7 @@ export async function resolveDirectoryConfig(adsync: AdSync, secrets: SecretSour
     read: {
       baseDN: spec.ldap.baseDN,
       pageSize: spec.ldap.pageSize,
-      userFilter: spec.userFilter,
+      userFilter,
       emailAttribute: spec.emailAttribute,
       adminPromotion: spec.adminPromotion ?? { enabled: false, groups: [], nested: true },
     },

@@ -17,7 +17,7 @@ import { runEngine, type RunKind, type RunReport, type TruetaskPort } from '../r
 import type { TruetaskConfig } from '../config/engine-config.ts';
 import type { EventReason, EventRecorder, ObjectRef } from './events.ts';
 import type { HandlerResult } from './queue.ts';
-import { statusAfterError, statusAfterRun, statusWhenSuspended } from './status.ts';
+import { statusAfterError, statusAfterRun, statusForInvalidSpec, statusWhenSuspended } from './status.ts';
 import type { RawObject } from './watcher.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
 
@@ -58,6 +58,9 @@ export interface ReconcilerDeps {
 
 const STATUS_CONFLICT_RETRIES = 5;
 
+/** What a status write needs of an object (an AdSync, or a raw object whose spec did not validate). */
+type StatusTarget = Pick<AdSync, 'metadata'> & { status?: AdSyncStatus | undefined };
+
 export class Reconciler {
   readonly #d: ReconcilerDeps;
   /** Objects seen, so deleting one can drop its metrics. */
@@ -97,10 +100,15 @@ export class Reconciler {
     this.#known.set(key, ref);
     if (meta.deletionTimestamp) return {};
     if (!parsed.success) {
-      // The CRD's schema should refuse this at admission; an object stored before that still gets a clear answer.
+      // What admission cannot check (a filter that does not parse, ...), or an object stored before a rule
+      // existed: reported as a condition and an event, before any LDAP search, and not retried (a spec change is).
       const message = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      await this.#d.events.record(ref, 'Warning', 'InvalidSpec', message);
       this.#d.metrics.setReady(ref, false);
+      const status = statusForInvalidSpec(raw, message, this.#now());
+      if (status) {
+        await this.#d.events.record(ref, 'Warning', 'InvalidSpec', message);
+        await this.#writeStatus(raw as unknown as StatusTarget, status);
+      }
       return {};
     }
     const adsync = parsed.data;
@@ -215,7 +223,7 @@ export class Reconciler {
   }
 
   /** Writes status through the status subresource, only when it changed; conflicts are retried on a fresh copy. */
-  async #writeStatus(adsync: AdSync, status: AdSyncStatus): Promise<void> {
+  async #writeStatus(adsync: StatusTarget, status: AdSyncStatus): Promise<void> {
     if (canonicalJson(adsync.status ?? {}) === canonicalJson(status)) return;
     const namespace = adsync.metadata.namespace ?? 'default';
     const name = adsync.metadata.name;

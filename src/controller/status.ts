@@ -4,7 +4,7 @@
  * changes; every list is bounded so the object stays small.
  */
 import type { AdSync } from '../api/adsync.ts';
-import { MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type Condition } from '../api/status.ts';
+import { adSyncStatusSchema, MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type Condition } from '../api/status.ts';
 import type { AdSyncError } from '../errors.ts';
 import type { RunReport } from '../reconcile/engine.ts';
 
@@ -186,6 +186,24 @@ export function statusAfterError(ctx: RunContext, err: AdSyncError, startedAt: D
     };
   }
   status.conditions = setConditions(status.conditions, updates, gen, ctx.now);
+  return status;
+}
+
+/**
+ * Status of an object whose spec does not validate: Ready False with reason
+ * InvalidSpec, no next run. Undefined when the status already says exactly that
+ * for this generation (nothing to write, no new event).
+ */
+export function statusForInvalidSpec(raw: { metadata?: Record<string, unknown> | undefined; status?: unknown }, message: string, now: Date): AdSyncStatus | undefined {
+  const parsed = adSyncStatusSchema.safeParse(raw.status ?? {});
+  const prev: AdSyncStatus = parsed.success ? parsed.data : {};
+  const generation = typeof raw.metadata?.generation === 'number' ? raw.metadata.generation : undefined;
+  const ready = prev.conditions?.find((c) => c.type === 'Ready');
+  const text = clip(message);
+  if (ready?.reason === 'InvalidSpec' && ready.message === text && prev.observedGeneration === generation && prev.nextSyncAt === undefined) return undefined;
+  const status: AdSyncStatus = { ...prev, ...(generation !== undefined ? { observedGeneration: generation } : {}) };
+  delete status.nextSyncAt;
+  status.conditions = setConditions(prev.conditions, [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }], generation, now);
   return status;
 }
 

@@ -199,3 +199,33 @@ export function escapeDnValue(value: string): string {
   if (out.endsWith(' ')) out = `${out.slice(0, -1)}\\ `;
   return out;
 }
+
+// ---------------------------------------------------------------------------
+// The shape of a DN as a regular expression, in the syntax common to RE2
+// (Kubernetes CEL's `matches()`) and JavaScript, so admission (CEL) and the
+// schema (zod) accept exactly the same strings. It is stricter than parseDn:
+// no RFC 2253 quoted values, attribute types as names or dotted OIDs.
+
+const ATTRIBUTE_TYPE = String.raw`(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)`;
+const PAIR = String.raw`\\(?:[0-9A-Fa-f]{2}|[ "#+,;<=>\\])`;
+const VALUE = String.raw`(?:#[0-9A-Fa-f]+|(?:${PAIR}|[^ #,+;"\\<>])(?:${PAIR}|[^,+;"\\<>])*)`;
+const AVA = ` *${ATTRIBUTE_TYPE} *= *${VALUE} *`;
+
+/** attribute=value pairs separated by commas (or `+` within an RDN), escapes allowed (RFC 4514). */
+export const DN_PATTERN = `^${AVA}(?:[,;+]${AVA})*$`;
+
+/** A string that starts like a DN (`attribute=`): an admin group given as a DN rather than by name. */
+export const DN_LIKE_PATTERN = `^ *${ATTRIBUTE_TYPE} *=`;
+
+const dnShape = new RegExp(DN_PATTERN);
+const dnLike = new RegExp(DN_LIKE_PATTERN);
+
+/** Whether `value` has the shape of a DN (DN_PATTERN). */
+export function hasDnShape(value: string): boolean {
+  return dnShape.test(value);
+}
+
+/** Whether a reference such as an admin group is given as a DN (it starts with `attribute=`), not as a name. */
+export function isDnLike(value: string): boolean {
+  return dnLike.test(value);
+}

@@ -5,10 +5,11 @@
  * attributes). Any failure fails the whole read: no plan is made from a partial
  * directory.
  */
-import { escapeFilter, type Entry } from 'ldapts';
+import type { Entry } from 'ldapts';
 import { directoryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { parseDn, tryParseDn } from './dn.ts';
+import { isDnLike, parseDn, tryParseDn } from './dn.ts';
+import { and, equals, matchingRule, or, present, type Filter } from './filter.ts';
 import type { DirectorySession } from './session.ts';
 
 export const IN_CHAIN = '1.2.840.113556.1.4.1941';
@@ -16,7 +17,8 @@ export const IN_CHAIN = '1.2.840.113556.1.4.1941';
 export interface ReadConfig {
   baseDN: string;
   pageSize: number;
-  userFilter: string;
+  /** The parsed spec.userFilter (src/ldap/filter.ts); every search that uses it composes it as a Filter. */
+  userFilter: Filter;
   emailAttribute: 'userPrincipalName' | 'mail';
   adminPromotion: { enabled: boolean; groups: string[]; nested: boolean };
 }
@@ -75,7 +77,7 @@ function toDirectoryEntry(entry: Entry, emailAttribute: string): DirectoryEntry 
 /** Confirms the base DN exists (a clear NoSuchBaseDN rather than an empty directory). */
 export async function checkBaseDN(session: DirectorySession, baseDN: string): Promise<void> {
   await session.step('base DN', baseDN, async (client) => {
-    const { searchEntries } = await client.search(baseDN, { scope: 'base', filter: '(objectClass=*)', attributes: ['1.1'] });
+    const { searchEntries } = await client.search(baseDN, { scope: 'base', filter: present('objectClass'), attributes: ['1.1'] });
     if (searchEntries.length === 0) {
       throw directoryError('NoSuchBaseDN', 'fix-config', `The base DN ${baseDN} was not found`);
     }
@@ -103,19 +105,18 @@ export async function readUsers(session: DirectorySession, cfg: ReadConfig): Pro
   return entries;
 }
 
-/** Filter finding a group by sAMAccountName or cn; the name is escaped (RFC 4515). */
-export function groupByNameFilter(name: string): string {
-  return escapeFilter`(&(objectClass=group)(|(sAMAccountName=${name})(cn=${name})))`;
+/** Filter finding a group by sAMAccountName or cn; the name is a value, never filter syntax. */
+export function groupByNameFilter(name: string): Filter {
+  return and(equals('objectClass', 'group'), or(equals('sAMAccountName', name), equals('cn', name)));
 }
 
-/** Filter for entries of the user filter that are members of `groupDN`, nested or direct. */
-export function membersFilter(userFilter: string, groupDN: string, nested: boolean): string {
-  const rule = nested ? `memberOf:${IN_CHAIN}:` : 'memberOf';
-  return `(&${userFilter}(${rule}=${escapeFilter`${groupDN}`}))`;
+/** Filter for entries of the user filter that are members of `groupDN`, nested or direct: an AND of the two filters. */
+export function membersFilter(userFilter: Filter, groupDN: string, nested: boolean): Filter {
+  return and(userFilter, nested ? matchingRule('memberOf', IN_CHAIN, groupDN) : equals('memberOf', groupDN));
 }
 
 function looksLikeDn(ref: string): boolean {
-  return /^[A-Za-z][A-Za-z0-9-]*\s*=/.test(ref) && tryParseDn(ref) !== undefined;
+  return isDnLike(ref) && tryParseDn(ref) !== undefined;
 }
 
 /** Finds the group a spec entry names: a DN, or a sAMAccountName / cn. */
@@ -123,7 +124,7 @@ export async function resolveGroup(session: DirectorySession, cfg: ReadConfig, r
   if (looksLikeDn(ref)) {
     const dns = await session.step(`group ${ref}`, ref, async (client) => {
       try {
-        const { searchEntries } = await client.search(ref, { scope: 'base', filter: '(objectClass=group)', attributes: ['1.1'] });
+        const { searchEntries } = await client.search(ref, { scope: 'base', filter: equals('objectClass', 'group'), attributes: ['1.1'] });
         return searchEntries.map((e) => e.dn);
       } catch (err) {
         if ((err as { code?: unknown }).code === 32) return []; // noSuchObject: the group is not there
@@ -211,7 +212,7 @@ export async function readContainers(session: DirectorySession, cfg: Pick<ReadCo
     'containers',
     {
       base: cfg.baseDN,
-      filter: '(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))',
+      filter: or(equals('objectClass', 'organizationalUnit'), equals('objectClass', 'container'), equals('objectClass', 'builtinDomain')),
       scope: 'sub',
       attributes: ['objectClass'],
       pageSize: cfg.pageSize,
@@ -253,7 +254,7 @@ export async function readGroups(session: DirectorySession, cfg: Pick<ReadConfig
     'groups',
     {
       base: cfg.baseDN,
-      filter: '(objectClass=group)',
+      filter: equals('objectClass', 'group'),
       scope: 'sub',
       attributes: ['cn', 'sAMAccountName', 'description', 'groupType'],
       pageSize: cfg.pageSize,

@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, type Entry, type SearchOptions } from 'ldapts';
+import { Client, type Entry, type Filter, type SearchOptions } from 'ldapts';
 import type { Logger } from '../log.ts';
 import { isConnectionLevel, mapLdapError } from './errors.ts';
 
@@ -21,7 +21,8 @@ export interface LdapConnectionConfig {
 
 export interface PagedSearch {
   base: string;
-  filter: string;
+  /** A Filter object (src/ldap/filter.ts), never a pasted string. */
+  filter: Filter;
   scope: 'base' | 'one' | 'sub';
   attributes: string[];
   pageSize: number;

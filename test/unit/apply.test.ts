@@ -7,6 +7,7 @@ import { redactPaths } from '../../src/log.ts';
 import { applyPlan, generatePassword, type WrittenUser } from '../../src/reconcile/apply.ts';
 import { runEngine, type TruetaskPort } from '../../src/reconcile/engine.ts';
 import { parseDn } from '../../src/ldap/dn.ts';
+import { parseFilter } from '../../src/ldap/filter.ts';
 import type { DirectoryEntry } from '../../src/ldap/reader.ts';
 import type { EngineConfig } from '../../src/config/engine-config.ts';
 import { plan, type ExistingUser, type Plan } from '../../src/reconcile/plan.ts';
@@ -148,7 +149,7 @@ describe('applying a plan', () => {
 
 describe('a run', () => {
   const cfg = {
-    read: { baseDN: 'DC=corp', pageSize: 100, userFilter: '(x=*)', emailAttribute: 'mail', adminPromotion: { enabled: true, groups: ['G'], nested: true } },
+    read: { baseDN: 'DC=corp', pageSize: 100, userFilter: parseFilter('(x=*)'), emailAttribute: 'mail', adminPromotion: { enabled: true, groups: ['G'], nested: true } },
     excludedOUs: [],
     truetask: { url: 'http://x', token: 't', insecureSkipVerify: false, timeoutSeconds: 1 },
   } as unknown as EngineConfig;

@@ -1,23 +1,37 @@
 import { describe, expect, it } from 'vitest';
-import { FilterParser } from 'ldapts';
+import { AndFilter, BerReader, BerWriter, FilterParser, OrFilter } from 'ldapts';
 import { groupByNameFilter, membersFilter, describeGroupType } from '../../src/ldap/reader.ts';
+import { parseFilter, type Filter } from '../../src/ldap/filter.ts';
 import { adBindSubCode, mapLdapError } from '../../src/ldap/errors.ts';
 import { InvalidCredentialsError, StrongAuthRequiredError, NoSuchObjectError } from 'ldapts';
 
-describe('LDAP filters', () => {
-  it('escapes every value put into a filter (RFC 4515)', () => {
-    expect(groupByNameFilter('Admins (EU)*')).toBe('(&(objectClass=group)(|(sAMAccountName=Admins \\28EU\\29\\2a)(cn=Admins \\28EU\\29\\2a)))');
-    expect(groupByNameFilter('a\\b')).toContain('a\\5cb');
-    // the result parses as one filter, not an injected one
-    expect(() => FilterParser.parseString(groupByNameFilter('x)(objectClass=*'))).not.toThrow();
-    expect(groupByNameFilter('x)(objectClass=*')).not.toContain(')(objectClass=*');
+/** The filter as the DC receives it (BER), decoded back by ldapts. */
+function wire(filter: Filter): Filter {
+  const writer = new BerWriter();
+  filter.write(writer);
+  return FilterParser.parse(new BerReader(writer.buffer));
+}
+
+describe('LDAP filters of the reader', () => {
+  it('finds a group by name with the name as a value: escaped in the string form, sent as it is', () => {
+    expect(groupByNameFilter('Admins (EU)*').toString()).toBe('(&(objectClass=group)(|(sAMAccountName=Admins \\28EU\\29\\2a)(cn=Admins \\28EU\\29\\2a)))');
+    expect(groupByNameFilter('a\\b').toString()).toContain('a\\5cb');
+    expect(groupByNameFilter('a\0b').toString()).toContain('a\\00b');
+    const sent = wire(groupByNameFilter('x)(objectClass=*')) as AndFilter;
+    expect(sent.filters).toHaveLength(2);
+    expect((sent.filters[1] as OrFilter).filters.map((f) => (f as unknown as { value: string }).value)).toEqual(['x)(objectClass=*', 'x)(objectClass=*']);
   });
 
-  it('escapes DNs with escaped commas in membership filters, nested through the chain rule', () => {
-    const f = membersFilter('(objectClass=user)', 'CN=Smith\\, John,OU=Groups,DC=corp', true);
-    expect(f).toBe('(&(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=Smith\\5c, John,OU=Groups,DC=corp))');
-    expect(membersFilter('(objectClass=user)', 'CN=G,DC=corp', false)).toBe('(&(objectClass=user)(memberOf=CN=G,DC=corp))');
-    expect(() => FilterParser.parseString(f)).not.toThrow();
+  it('composes the membership search as an AND of the parsed user filter and the memberOf clause, nested through the chain rule', () => {
+    const f = membersFilter(parseFilter('(objectClass=user)'), 'CN=Smith\\, John,OU=Groups,DC=corp', true);
+    expect(f.toString()).toBe('(&(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=Smith\\5c, John,OU=Groups,DC=corp))');
+    expect(membersFilter(parseFilter('(objectClass=user)'), 'CN=G,DC=corp', false).toString()).toBe('(&(objectClass=user)(memberOf=CN=G,DC=corp))');
+    // a user filter with an OR stays one child of the AND: the clause never lands inside it
+    const user = parseFilter('(|(userPrincipalName=alan.turing@corp.example.com)(userPrincipalName=ken.thompson@corp.example.com))');
+    const sent = wire(membersFilter(user, 'CN=IT-Admins,OU=Groups,DC=corp', true)) as AndFilter;
+    expect(sent.filters).toHaveLength(2);
+    expect((sent.filters[0] as OrFilter).filters).toHaveLength(2);
+    expect(sent.filters[1]).toMatchObject({ matchType: 'memberOf', value: 'CN=IT-Admins,OU=Groups,DC=corp' });
   });
 
   it('decodes group types', () => {
@@ -25,7 +39,6 @@ describe('LDAP filters', () => {
     expect(describeGroupType(8)).toEqual({ security: false, scope: 'universal' });
   });
 });
-
 describe('AD error mapping', () => {
   it.each([
     ['52e', 'InvalidCredentials'],

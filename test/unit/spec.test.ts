@@ -1,8 +1,12 @@
 import { readFile } from 'node:fs/promises';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { adSyncSpecSchema, DEFAULT_USER_FILTER } from '../../src/api/spec.ts';
 import { parseInterval } from '../../src/api/interval.ts';
 import { adSyncCrd, renderCrdYaml } from '../../src/api/crd.ts';
+import { DN_MESSAGE, GROUP_REF_MESSAGE, USER_FILTER_MESSAGE, rulesHold } from '../../src/api/rules.ts';
+import { escapeDnValue, hasDnShape, parseDn } from '../../src/ldap/dn.ts';
+import { parseFilter } from '../../src/ldap/filter.ts';
 
 const minimal = {
   ldap: { url: 'ldaps://10.0.10.14:636', baseDN: 'DC=corp,DC=example,DC=com', bindDN: 'svc@corp.example.com', bindPasswordSecretRef: { name: 'ad-bind' } },
@@ -46,6 +50,85 @@ describe('AdSync spec schema', () => {
     expect(found.join('\n')).toMatch(message);
   });
 
+  it('refuses the filter of the issue with the admission message and where it breaks', () => {
+    const broken =
+      '(&(objectCategory=person)(objectClass=user)(|(userPrincipalName=alan.turing@corp.example.com)(userPrincipalName=ken.thompson@corp.example.com)';
+    expect(issues({ ...minimal, userFilter: broken })).toEqual([
+      `userFilter: ${USER_FILTER_MESSAGE}: 2 closing ")" missing at the end (position 143): "…cipalName=ken.thompson@corp.example.com)»"; the "(" at positions 1 and 44 are never closed`,
+    ]);
+  });
+
+  it.each([
+    ['two filters side by side', '(objectClass=user)(cn=*)', /^userFilter: userFilter is not a valid LDAP filter \(RFC 4515\): text after the end of the filter \(position 19\)/],
+    ['a parenthesis in a value, balanced', '(cn=Smith (IT))', /^userFilter: userFilter is not a valid LDAP filter \(RFC 4515\): unescaped "\(" in a value \(position 11\)/],
+    ['a space between filters', '(& (a=1))', /^userFilter: userFilter is not a valid LDAP filter \(RFC 4515\): unexpected space/],
+  ])('refuses %s only after admission (CEL cannot parse), saying where', (_what, userFilter, message) => {
+    expect(rulesHold('userFilter', userFilter)).toBe(true);
+    expect(issues({ ...minimal, userFilter }).join('\n')).toMatch(message);
+  });
+
+  it.each([
+    ['an unbalanced filter', '(&(a=1)(b=2)'],
+    ['a filter with one ")" too many', '(&(a=1)(b=2)))'],
+    ['a filter without parentheses', 'objectClass=user'],
+  ])('refuses %s with the admission message first', (_what, userFilter) => {
+    expect(rulesHold('userFilter', userFilter)).toBe(false);
+    expect(issues({ ...minimal, userFilter })[0]).toMatch(new RegExp(`^userFilter: ${USER_FILTER_MESSAGE.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}: .*\\(position \\d+\\)`));
+  });
+
+  it('accepts escaped parentheses, *, \\ and NUL in values, and non-ASCII', () => {
+    expect(issues({ ...minimal, userFilter: '(|(cn=Smith \\28IT\\29)(cn=Ops\\2aAdmins)(cn=Back\\5cslash)(cn=a\\00b)(cn=José)(cn=Jos\\c3\\a9))' })).toEqual([]);
+  });
+
+  it.each([
+    ['spec.ldap.baseDN', { ...minimal, ldap: { ...minimal.ldap, baseDN: 'corp.example.com' } }, `ldap.baseDN: ${DN_MESSAGE}`],
+    ['an excludedOUs entry', { ...minimal, excludedOUs: ['OU=Service Accounts,DC=corp,DC=example,DC=com', 'OU=Staff,DC=corp,'] }, `excludedOUs.1: ${DN_MESSAGE}`],
+    ['an unescaped "<" in an excludedOUs value', { ...minimal, excludedOUs: ['OU=a<b,DC=corp'] }, `excludedOUs.0: ${DN_MESSAGE}`],
+    ['an admin group given as a broken DN', { ...minimal, adminPromotion: { enabled: true, groups: ['Admin', 'CN=IT-Admins,OU=Groups,DC=corp,'] } }, `adminPromotion.groups.1: ${GROUP_REF_MESSAGE}`],
+  ])('refuses %s that is not a DN, with the admission message', (_what, spec, message) => {
+    expect(issues(spec)).toEqual([message]);
+  });
+
+  it('accepts DNs with escapes, spaces and non-ASCII, and admin groups given by name', () => {
+    expect(
+      issues({
+        ...minimal,
+        excludedOUs: ['ou=service accounts, dc=corp,dc=example,dc=com', 'CN=Smith\\, John,OU=Sales,DC=corp', 'OU=Équipe\\2C Paris+L=FR,DC=corp', 'CN=\\#1,DC=corp'],
+        adminPromotion: { enabled: true, groups: ['Admin', 'IT Admins (EU)*', 'Back\\slash', 'CN=IT-Admins,OU=Groups,DC=corp,DC=example,DC=com'] },
+      }),
+    ).toEqual([]);
+  });
+
+  it('whatever the DN rule (CEL) accepts, the DN parser accepts; every DN the parser formats, the rule accepts', () => {
+    const chars = fc.constantFrom('a', 'Z', '0', ' ', ',', '+', ';', '=', '\\', '"', '#', '<', '>', 'é', '2', 'C', 'f');
+    fc.assert(
+      fc.property(fc.string({ unit: chars, maxLength: 24 }), (s) => {
+        if (hasDnShape(s)) expect(() => parseDn(s)).not.toThrow();
+      }),
+      { numRuns: 3000 },
+    );
+    const value = fc.string({ unit: fc.oneof(chars, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 })), minLength: 1, maxLength: 12 }).filter((v) => v.trim() !== '');
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('CN', 'OU', 'DC', 'L'), value), { minLength: 1, maxLength: 5 }), (rdns) => {
+        const dn = rdns.map(([t, v]) => `${t}=${escapeDnValue(v)}`).join(',');
+        expect(hasDnShape(dn), dn).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('the admission rule for userFilter holds for every filter that parses (CEL never refuses a valid filter)', () => {
+    const item = fc.tuple(fc.constantFrom('cn', 'mail', 'memberOf'), fc.string({ unit: fc.constantFrom('a', '(', ')', '*', '\\', 'é'), maxLength: 6 }));
+    fc.assert(
+      fc.property(fc.array(item, { minLength: 1, maxLength: 4 }), fc.constantFrom('&', '|'), (items, op) => {
+        const text = `(${op}${items.map(([a, v]) => `(${a}=${v.replace(/[()*\\]/g, (c) => `\\${c.charCodeAt(0).toString(16)}`)})`).join('')})`;
+        expect(() => parseFilter(text)).not.toThrow();
+        expect(rulesHold('userFilter', text)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it.each(['manual', '1m', '90m', '1h', '6h', '12h', '1h30m'])('accepts interval %s', (interval) => {
     expect(issues({ ...minimal, interval })).toEqual([]);
   });
@@ -63,7 +146,7 @@ describe('generated CRD', () => {
     expect(committed).toBe(renderCrdYaml());
   });
 
-  it('describes every spec field, for kubectl explain', () => {
+  it('describes every spec and status field, for kubectl explain', () => {
     const missing: string[] = [];
     const walk = (node: Record<string, unknown>, path: string) => {
       const props = node.properties as Record<string, Record<string, unknown>> | undefined;
@@ -73,9 +156,14 @@ describe('generated CRD', () => {
         if (v.items && typeof v.items === 'object') walk(v.items as Record<string, unknown>, `${path}.${k}[]`);
       }
     };
-    const crd = adSyncCrd() as { spec: { versions: Array<{ schema: { openAPIV3Schema: { properties: { spec: Record<string, unknown> } } } }> } };
-    walk(crd.spec.versions[0]!.schema.openAPIV3Schema.properties.spec, 'spec');
+    const crd = adSyncCrd() as { spec: { versions: Array<{ schema: { openAPIV3Schema: { properties: { spec: Record<string, unknown>; status: Record<string, unknown> } } } }> } };
+    const root = crd.spec.versions[0]!.schema.openAPIV3Schema.properties;
+    walk(root.spec, 'spec');
+    walk(root.status, 'status');
     expect(missing).toEqual([]);
+    // the walk reaches the nested status fields (a walk that stops early would find nothing missing)
+    const lastSync = ((root.status.properties as Record<string, Record<string, unknown>>).lastSync!.properties as Record<string, { description?: string }>);
+    expect(lastSync.result?.description).toMatch(/PartiallyFailed/);
   });
 });
 

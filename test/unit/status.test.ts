@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { adSyncSchema, type AdSync } from '../../src/api/adsync.ts';
 import { adSyncStatusSchema } from '../../src/api/status.ts';
-import { setConditions, statusAfterError, statusAfterRun } from '../../src/controller/status.ts';
+import { setConditions, statusAfterError, statusAfterRun, statusForInvalidSpec } from '../../src/controller/status.ts';
 import { directoryError } from '../../src/errors.ts';
 import type { RunReport } from '../../src/reconcile/engine.ts';
 
@@ -87,5 +87,19 @@ describe('status', () => {
     expect(ready?.message).toMatch(/try both bindDN formats/);
     expect(s.conditions?.find((c) => c.type === 'DirectoryConnected')).toMatchObject({ status: 'False', reason: 'InvalidCredentials' });
     expect(s.lastSync?.result).toBe('Failed');
+  });
+
+  it('an invalid spec: Ready False with reason InvalidSpec, no next run; nothing new to write when it already says so', () => {
+    const now = new Date('2026-11-25T10:00:00Z');
+    const previous = statusAfterRun({ adsync: adsync('Preview'), now, nextSyncAt: new Date('2026-11-25T16:00:00Z') }, report(3));
+    const raw = { metadata: { name: 'corp', generation: 4 }, spec: { userFilter: '(a=1)(b=2)' }, status: previous };
+    const status = statusForInvalidSpec(raw, 'spec.userFilter: not a filter', now);
+    expect(status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: 'spec.userFilter: not a filter', observedGeneration: 4 });
+    expect(status?.observedGeneration).toBe(4);
+    expect(status?.nextSyncAt).toBeUndefined();
+    expect(status?.preview?.toCreate).toBe(3); // what the last valid run found stays
+    expect(statusForInvalidSpec({ ...raw, status }, 'spec.userFilter: not a filter', now)).toBeUndefined();
+    expect(statusForInvalidSpec({ ...raw, status }, 'spec.userFilter: another problem', now)?.conditions?.find((c) => c.type === 'Ready')?.message).toBe('spec.userFilter: another problem');
+    expect(statusForInvalidSpec({ ...raw, metadata: { generation: 5 }, status }, 'spec.userFilter: not a filter', now)?.observedGeneration).toBe(5);
   });
 });
