@@ -28,6 +28,8 @@ interface Rule {
   detail?: (self: unknown) => string | undefined;
 }
 
+/** A control character (C0 or DEL), in the regex syntax RE2 and JavaScript share. */
+const CONTROL_CHARACTER = String.raw`[\x00-\x1f\x7f]`;
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});
 const count = (s: string, c: string): number => s.split(c).length - 1;
@@ -43,6 +45,9 @@ export const DN_MESSAGE =
   'must be a distinguished name (RFC 4514): attribute=value pairs separated by commas, such as OU=Service Accounts,DC=corp,DC=example,DC=com; in a value escape , + ; " \\ < > with a backslash, as in CN=Smith\\, John';
 export const GROUP_REF_MESSAGE =
   'a group given as a DN (it starts with attribute=) must be a distinguished name (RFC 4514), such as CN=IT-Admins,OU=Groups,DC=corp,DC=example,DC=com, with , + ; " \\ < > in values escaped by a backslash; give any other group by its name, such as IT-Admins';
+
+export const GROUP_CONTROL_MESSAGE =
+  'an admin group cannot contain control characters such as NUL: the directory may read the name only up to it and match another group';
 
 export const rules: readonly Rule[] = [
   {
@@ -106,6 +111,12 @@ export const rules: readonly Rule[] = [
     cel: `!self.matches(${celRaw(DN_LIKE_PATTERN)}) || self.matches(${celRaw(DN_PATTERN)})`,
     message: GROUP_REF_MESSAGE,
     holds: (v) => !isDnLike(str(v)) || hasDnShape(str(v)),
+  },
+  {
+    scope: 'groupRef',
+    cel: `!self.matches(${celRaw(CONTROL_CHARACTER)})`,
+    message: GROUP_CONTROL_MESSAGE,
+    holds: (v) => !new RegExp(CONTROL_CHARACTER).test(str(v)),
   },
 ];
 

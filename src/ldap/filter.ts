@@ -187,6 +187,7 @@ function canonicalItem(input: string, span: ItemSpan): string {
     if (input[i] === '\\' && (valueStart < 0 || valueStart > span.close || i < valueStart)) {
       throw new FilterSyntaxError(input, i, 'an escape before the "="', 'escapes are only allowed in values; attribute names and matching rules are written as they are');
     }
+    if (input[i] === '\0') throw nulInValue(input, i);
     if (input[i] !== '\\') {
       out += input[i];
       i++;
@@ -209,9 +210,15 @@ function canonicalItem(input: string, span: ItemSpan): string {
         'escape non-ASCII characters as their UTF-8 bytes (é is \\c3\\a9) or write them as they are; binary values such as objectGUID cannot be matched here',
       );
     }
+    if (text.includes('\0')) throw nulInValue(input, start);
     for (const ch of text) out += Filter.escape(ch);
   }
   return out;
+}
+
+/** A NUL in a value: directory servers may end the value there (Samba does), so the filter would match more than it says. */
+function nulInValue(input: string, index: number): FilterSyntaxError {
+  return new FilterSyntaxError(input, index, 'a NUL character (\\00) in a value', 'directory servers may read the value only up to it, so the filter would match more than it says; remove it');
 }
 
 const ITEM_FORMS = 'an item is (attribute=value), (attribute=*), (attribute=a*b), (attribute>=value), (attribute<=value), (attribute~=value) or (attribute:rule:=value), for example (userAccountControl:1.2.840.113556.1.4.803:=2)';

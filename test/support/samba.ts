@@ -1023,3 +1023,16 @@ export async function modifyEntry(ad: SambaADInfo, dn: string, changes: Record<s
 export async function deleteEntry(ad: SambaADInfo, dn: string): Promise<void> {
   await withAdmin(ad, (c) => c.del(dn));
 }
+
+/** Creates a global security group (cn and sAMAccountName as given, unescaped) under parentDN; returns its DN. */
+export async function addGroup(ad: SambaADInfo, g: { cn: string; sAMAccountName: string; parentDN?: string; members?: string[] }): Promise<string> {
+  const dn = `CN=${escapeRdnValue(g.cn)},${g.parentDN ?? `OU=Groups,${ad.baseDN}`}`;
+  const attrs: Attribute[] = [
+    new Attribute({ type: 'objectClass', values: ['top', 'group'] }),
+    new Attribute({ type: 'sAMAccountName', values: [g.sAMAccountName] }),
+    new Attribute({ type: 'groupType', values: ['-2147483646'] }),
+  ];
+  if (g.members && g.members.length > 0) attrs.push(new Attribute({ type: 'member', values: g.members }));
+  await withAdmin(ad, (c) => c.add(dn, attrs));
+  return dn;
+}

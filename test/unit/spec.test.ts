@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { adSyncSpecSchema, DEFAULT_USER_FILTER } from '../../src/api/spec.ts';
 import { parseInterval } from '../../src/api/interval.ts';
 import { adSyncCrd, renderCrdYaml } from '../../src/api/crd.ts';
-import { DN_MESSAGE, GROUP_REF_MESSAGE, USER_FILTER_MESSAGE, rulesHold } from '../../src/api/rules.ts';
+import { DN_MESSAGE, GROUP_CONTROL_MESSAGE, GROUP_REF_MESSAGE, USER_FILTER_MESSAGE, rulesHold } from '../../src/api/rules.ts';
 import { escapeDnValue, hasDnShape, parseDn } from '../../src/ldap/dn.ts';
 import { parseFilter } from '../../src/ldap/filter.ts';
 
@@ -76,8 +76,9 @@ describe('AdSync spec schema', () => {
     expect(issues({ ...minimal, userFilter })[0]).toMatch(new RegExp(`^userFilter: ${USER_FILTER_MESSAGE.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}: .*\\(position \\d+\\)`));
   });
 
-  it('accepts escaped parentheses, *, \\ and NUL in values, and non-ASCII', () => {
-    expect(issues({ ...minimal, userFilter: '(|(cn=Smith \\28IT\\29)(cn=Ops\\2aAdmins)(cn=Back\\5cslash)(cn=a\\00b)(cn=José)(cn=Jos\\c3\\a9))' })).toEqual([]);
+  it('accepts escaped parentheses, * and \\ in values, and non-ASCII; refuses a NUL, which a directory may cut the value at', () => {
+    expect(issues({ ...minimal, userFilter: '(|(cn=Smith \\28IT\\29)(cn=Ops\\2aAdmins)(cn=Back\\5cslash)(cn=José)(cn=Jos\\c3\\a9))' })).toEqual([]);
+    expect(issues({ ...minimal, userFilter: '(|(cn=a)(cn=mary.jackson\\00))' }).join('\n')).toMatch(/^userFilter: userFilter is not a valid LDAP filter \(RFC 4515\): a NUL character \(\\00\) in a value \(position 25\)/);
   });
 
   it.each([
@@ -85,7 +86,8 @@ describe('AdSync spec schema', () => {
     ['an excludedOUs entry', { ...minimal, excludedOUs: ['OU=Service Accounts,DC=corp,DC=example,DC=com', 'OU=Staff,DC=corp,'] }, `excludedOUs.1: ${DN_MESSAGE}`],
     ['an unescaped "<" in an excludedOUs value', { ...minimal, excludedOUs: ['OU=a<b,DC=corp'] }, `excludedOUs.0: ${DN_MESSAGE}`],
     ['an admin group given as a broken DN', { ...minimal, adminPromotion: { enabled: true, groups: ['Admin', 'CN=IT-Admins,OU=Groups,DC=corp,'] } }, `adminPromotion.groups.1: ${GROUP_REF_MESSAGE}`],
-  ])('refuses %s that is not a DN, with the admission message', (_what, spec, message) => {
+    ['an admin group name with a NUL', { ...minimal, adminPromotion: { enabled: true, groups: ['Admin\0'] } }, `adminPromotion.groups.0: ${GROUP_CONTROL_MESSAGE}`],
+  ])('refuses %s, with the admission message', (_what, spec, message) => {
     expect(issues(spec)).toEqual([message]);
   });
 
