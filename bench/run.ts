@@ -12,15 +12,32 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
-import { CustomObjectsApi, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { startTruetaskSimulator } from '../src/truetask-sim/server.ts';
-import { kubeConfigFor, startApiServer } from '../test/support/kube-apiserver.ts';
-import { startSambaAD } from '../test/support/samba.ts';
-import { adsyncObject, scenarioYaml, secretObjects, TOKEN, TOKEN_NAME } from '../test/support/scenario.ts';
+import { promisify } from 'node:util';
+import { parseCliOrExit, usageError } from '../src/util/cli-args.ts';
 
-const { values } = parseArgs({ options: { users: { type: 'string', default: '10000' }, 'skip-controller': { type: 'boolean', default: false } } });
+const values = parseCliOrExit({
+  program: 'bench',
+  usage: `usage: npm run bench -- [--users N] [--skip-controller]
+
+Benchmarks (never timed assertions in tests): adsync preview of a seeded Samba AD next
+to ldapsearch, sync --confirm and an idle re-sync into the simulator, and the operator's
+sync-now latency and idle memory. Prints the numbers.
+
+  --users N           generated users on top of the fixture (default 10000)
+  --skip-controller   leave out the operator benchmarks (no kube-apiserver)
+  -h, --help          print this help
+`,
+  options: { users: { type: 'string', default: '10000' }, 'skip-controller': { type: 'boolean', default: false } },
+});
+if (!/^[0-9]+$/.test(values.users)) usageError(`bench: --users must be a whole number, got ${JSON.stringify(values.users)}`);
 const extra = Number(values.users);
+
+// Loaded once the arguments are known to be good (--help and bad flags answer at once).
+const { CustomObjectsApi, CoreV1Api, PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+const { startTruetaskSimulator } = await import('../src/truetask-sim/server.ts');
+const { kubeConfigFor, startApiServer } = await import('../test/support/kube-apiserver.ts');
+const { startSambaAD } = await import('../test/support/samba.ts');
+const { adsyncObject, scenarioYaml, secretObjects, TOKEN, TOKEN_NAME } = await import('../test/support/scenario.ts');
 const run = promisify(execFile);
 const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const DEFAULT_FILTER = '(&(objectCategory=person)(objectClass=user)(userPrincipalName=*)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))';

@@ -3,6 +3,27 @@
 # then runs it. Pass --keep to leave everything running until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Arguments are checked before anything is installed (scripts/demo.ts checks them again, with the same text).
+usage() {
+  cat <<'EOF'
+usage: bash scripts/demo.sh [--keep]
+
+The demo: a real kube-apiserver, a seeded Samba AD, the Truetask simulator and the
+operator on this machine; an AdSync in Preview mode, then Sync. Installs what it needs
+the first time.
+
+  --keep       leave everything running until Ctrl-C
+  -h, --help   print this help
+EOF
+}
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) usage; exit 0 ;;
+    --keep) ;;
+    *) echo "demo: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
 bash scripts/samba/install.sh
 source scripts/node-env.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund

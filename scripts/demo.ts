@@ -10,13 +10,32 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { startTruetaskSimulator, type TruetaskSimulator } from '../src/truetask-sim/server.ts';
-import { startApiServer, type ApiServer } from '../test/support/kube-apiserver.ts';
-import { startSambaAD, type SambaAD } from '../test/support/samba.ts';
-import { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } from '../test/support/scenario.ts';
+import type { TruetaskSimulator } from '../src/truetask-sim/server.ts';
+import type { ApiServer } from '../test/support/kube-apiserver.ts';
+import type { SambaAD } from '../test/support/samba.ts';
+import { parseCliOrExit } from '../src/util/cli-args.ts';
 
-const keep = process.argv.includes('--keep');
+// The same options and text as scripts/demo.sh, which checks them before it installs anything.
+const { keep } = parseCliOrExit({
+  program: 'demo',
+  usage: `usage: bash scripts/demo.sh [--keep]
+
+The demo: a real kube-apiserver, a seeded Samba AD, the Truetask simulator and the
+operator on this machine; an AdSync in Preview mode, then Sync. Installs what it needs
+the first time.
+
+  --keep       leave everything running until Ctrl-C
+  -h, --help   print this help
+`,
+  options: { keep: { type: 'boolean', default: false } },
+});
+
+// Loaded once the arguments are known to be good (--help and bad flags answer at once).
+const { stringify } = await import('yaml');
+const { startTruetaskSimulator } = await import('../src/truetask-sim/server.ts');
+const { startApiServer } = await import('../test/support/kube-apiserver.ts');
+const { startSambaAD } = await import('../test/support/samba.ts');
+const { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } = await import('../test/support/scenario.ts');
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (s: string) => console.log(`\n${bold(`==> ${s}`)}`);
 const started = Date.now();

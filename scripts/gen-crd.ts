@@ -1,16 +1,33 @@
 /**
- * Writes crds/truetask.io_adsyncs.yaml from the TypeScript schema (src/api/), and the
- * Helm chart's copy of it, charts/truetask-adsync/templates/crd.yaml (the same CRD
- * wrapped in the chart's crds.install / crds.keep switches), so src/api stays the
- * one source of both.
+ * Writes crds/truetask.io_adsyncs.yaml from the TypeScript schema (src/api/), the
+ * kustomize base's copy of it, deploy/base/crd.yaml (kustomize reads no file outside
+ * deploy/base, and crds/ holds only CRDs so `kubectl apply -f crds/` works), and the
+ * Helm chart's, charts/truetask-adsync/templates/crd.yaml (the same CRD wrapped in the
+ * chart's crds.install / crds.keep switches), so src/api stays the one source of all.
  * `--check` exits 1, writing nothing, when a committed file differs.
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { adSyncCrd, renderCrdYaml } from '../src/api/crd.ts';
+import { parseCliOrExit } from '../src/util/cli-args.ts';
+
+const { check } = parseCliOrExit({
+  program: 'gen-crd',
+  usage: `usage: npm run manifests [-- --check]
+
+Writes the AdSync CRD generated from src/api/ to crds/, deploy/base/crd.yaml and the
+Helm chart's templates/crd.yaml.
+
+  --check      write nothing; exit 1 when a committed file differs
+  -h, --help   print this help
+`,
+  options: { check: { type: 'boolean', default: false } },
+});
 
 const CRD_PATH = new URL('../crds/truetask.io_adsyncs.yaml', import.meta.url);
 const CHART_CRD_PATH = new URL('../charts/truetask-adsync/templates/crd.yaml', import.meta.url);
+const KUSTOMIZE_CRD_PATH = new URL('../deploy/base/crd.yaml', import.meta.url);
+const KUSTOMIZE_CRD_NOTE = 'The same CRD as crds/truetask.io_adsyncs.yaml, for kustomize (it reads only files below deploy/base).';
 
 /** Text inside a Helm template: `{{` and `}}` would start template actions, so they are emitted as literals. */
 function helmLiteral(text: string): string {
@@ -45,10 +62,11 @@ function renderChartCrdTemplate(): string {
 
 const outputs = [
   { path: CRD_PATH, name: 'crds/truetask.io_adsyncs.yaml', rendered: renderCrdYaml() },
+  { path: KUSTOMIZE_CRD_PATH, name: 'deploy/base/crd.yaml', rendered: renderCrdYaml(KUSTOMIZE_CRD_NOTE) },
   { path: CHART_CRD_PATH, name: 'charts/truetask-adsync/templates/crd.yaml', rendered: renderChartCrdTemplate() },
 ];
 
-if (process.argv.includes('--check')) {
+if (check) {
   let stale = false;
   for (const out of outputs) {
     const committed = await readFile(out.path, 'utf8').catch(() => '');

@@ -1,7 +1,22 @@
 // Starts a local kube-apiserver + etcd (building them on first use), prints how
 // to use it, and keeps it running until Ctrl-C / SIGTERM; then cleans up.
 //   node scripts/envtest/kube-up.ts        (npm run kube:up)
-import { startApiServer } from '../../test/support/kube-apiserver.ts';
+import { parseCliOrExit } from '../../src/util/cli-args.ts';
+
+parseCliOrExit({
+  program: 'kube:up',
+  usage: `usage: npm run kube:up
+
+Starts a local kube-apiserver + etcd (building them into ~/.cache/truetask-adsync on
+first use), prints the export lines for KUBECONFIG and the matching kubectl, and keeps
+them running until Ctrl-C; then stops both and removes their temp dir. No options.
+
+  -h, --help   print this help
+`,
+  options: {},
+});
+
+const { startApiServer } = await import('../../test/support/kube-apiserver.ts');
 
 const t0 = performance.now();
 const apiServer = await startApiServer();

@@ -1,31 +1,36 @@
 // Starts the throw-away Samba AD domain controller of the tests by hand (demo,
-// development): `npm run ad:up [-- --users N] [--ip 127.0.0.N] [--no-cache]`.
+// development): `npm run ad:up [-- --users N] [--ip 127.0.0.N] [--no-cache]` (--help).
 // Prints how to connect, keeps running until Ctrl-C / SIGTERM, then removes
 // everything. Passwords go to a file (mode 0600) whose path is printed.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { sambaInfo, startSambaAD } from '../../test/support/samba.ts';
+import { parseCliOrExit, usageError } from '../../src/util/cli-args.ts';
 
-const { values } = parseArgs({
+const values = parseCliOrExit({
+  program: 'ad:up',
+  usage: `usage: npm run ad:up -- [--users N] [--ip 127.0.0.N] [--no-cache] [--log-dir DIR]
+
+Starts the throw-away Samba AD domain controller of the tests (the fixture company of
+test/fixtures/corp-directory.yaml), prints how to connect, and keeps it running until
+Ctrl-C; then removes everything. Passwords go to a file (mode 0600) whose path is printed.
+
+  --users N        add N generated users (default 0)
+  --ip 127.0.0.N   the loopback address to serve on (default: a free one)
+  --no-cache       provision from scratch instead of the cached template
+  --log-dir DIR    where samba.log goes
+  -h, --help       print this help
+`,
   options: {
     users: { type: 'string' },
     ip: { type: 'string' },
     'no-cache': { type: 'boolean', default: false },
     'log-dir': { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
   },
 });
-if (values.help) {
-  console.log('usage: node scripts/samba/start.ts [--users N (extra generated users)] [--ip 127.0.0.N] [--no-cache] [--log-dir DIR]');
-  process.exit(0);
-}
 const extra = values.users === undefined ? 0 : Number.parseInt(values.users, 10);
-if (!Number.isInteger(extra) || extra < 0) {
-  console.error(`--users must be a non-negative integer, got ${values.users}`);
-  process.exit(2);
-}
+if (!Number.isInteger(extra) || extra < 0 || !/^[0-9]+$/.test(values.users ?? '0')) usageError(`ad:up: --users must be a whole number, got ${JSON.stringify(values.users)}`);
 
+const { sambaInfo, startSambaAD } = await import('../../test/support/samba.ts');
 const ad = await startSambaAD({
   extraGeneratedUsers: extra,
   ...(values.ip ? { ip: values.ip } : {}),

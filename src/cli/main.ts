@@ -3,6 +3,7 @@
  * The `adsync` CLI: the edge where configuration, logger, clients are built and
  * passed down. Exit codes: 0 success, 1 a failed run, 2 invalid input.
  */
+import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../log.ts';
@@ -57,15 +58,27 @@ async function run(opts: CommonOptions, defaultLevel: string, fn: (ctx: commands
 
 function withCommon(cmd: Command): Command {
   return cmd
-    .requiredOption('-f, --file <file>', 'YAML with one AdSync and, optionally, the Secrets it references (others are read from the current kube context)')
+    // Checked in a hook rather than as a requiredOption, so an unknown (mistyped) option is reported first.
+    .option('-f, --file <file>', 'YAML with one AdSync and, optionally, the Secrets it references (others are read from the current kube context); required')
+    .hook('preAction', (self) => {
+      if (typeof self.opts().file !== 'string') self.error("required option '-f, --file <file>' not specified");
+    })
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--log-level <level>', 'log level for stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']));
+}
+
+/** The package's version (package.json sits two levels up from src/cli/ and from dist/cli/). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
 export function buildProgram(): Command {
   const program = new Command('adsync')
     .description('Sync users from Active Directory into Truetask: the operator, and one-shot commands using the same engine.')
-    .showHelpAfterError()
+    .version(packageVersion(), '-V, --version', 'print the version')
+    // Bad usage (an unknown option or command, a missing -f): one line and exit code 2, not the whole help.
+    .configureOutput({ outputError: (text, write) => write(`adsync: ${text.replace(/^error: /, '').trim().split('\n').join(' ')} (see adsync --help)\n`) })
     .exitOverride((err) => {
       process.exit(err.exitCode === 0 ? 0 : commands.EXIT_INVALID);
     });

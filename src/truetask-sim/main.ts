@@ -1,25 +1,40 @@
 /**
  * Runs the Truetask simulator on its own (demos, manual tests):
  *
- *   npm run truetask-sim -- --port 8080 --token-file tokens.yaml [--seed-users users.yaml]
- *     [--rate-limit-every N --retry-after S] [--error-rate R] [--latency-ms M] [--drop-rate R]
- *     [--seed N] [--host H] [--tls-cert FILE --tls-key FILE]
+ *   npm run truetask-sim -- --port 8080 --token-file tokens.yaml [--seed-users users.yaml] ...
  *
- * --token-file holds either one token (plain text; name "default", scope read_write)
- * or YAML/JSON: a list (or {tokens: [...]}) of {name, token, scope, expired?}.
- * Without it, TRUETASK_SIM_TOKEN is used. Prints the URL, never a token.
+ * See USAGE below (or --help). Prints the URL, never a token.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
-import { createLogger } from '../log.ts';
-import { startTruetaskSimulator } from './server.ts';
 import type { Faults, SeedUser, SimToken } from './types.ts';
+import { parseCliOrExit, usageError } from '../util/cli-args.ts';
+
+const USAGE = `usage: npm run truetask-sim -- [options]
+
+Runs the strict Truetask simulator on its own; prints its URL (never a token) on
+stdout, logs requests on stderr, and serves until Ctrl-C or SIGTERM.
+
+  --port N                 port to listen on (default 8080; 0 picks a free port)
+  --host H                 address to listen on (default 127.0.0.1)
+  --token-file FILE        one token (plain text; name "default", scope read_write), or a
+                           YAML/JSON list (or {tokens: [...]}) of {name, token, scope, expired?};
+                           without it, $TRUETASK_SIM_TOKEN is the token
+  --seed-users FILE        YAML/JSON list (or {users: [...]}) of users to start with
+  --rate-limit-every N     answer every Nth request with 429 ...
+  --retry-after S          ... and Retry-After: S seconds (default 1)
+  --error-rate R           answer this fraction of requests with 503 (0..1)
+  --latency-ms M           delay every answer by M ms
+  --drop-rate R            drop this fraction of connections without an answer (0..1)
+  --seed N                 seed of the simulator's random faults
+  --tls-cert FILE          serve HTTPS with this certificate (PEM) ...
+  --tls-key FILE           ... and this key (PEM)
+  --quiet                  log warnings only
+  -h, --help               print this help
+`;
 
 function fail(message: string): never {
-  console.error(`truetask-sim: ${message}`);
-  process.exit(2);
+  return usageError(`truetask-sim: ${message}`);
 }
 
 function number(name: string, value: string | undefined): number | undefined {
@@ -80,7 +95,9 @@ function readSeedUsers(file: string | undefined): SeedUser[] {
   return list as SeedUser[];
 }
 
-const { values } = parseArgs({
+const values = parseCliOrExit({
+  program: 'truetask-sim',
+  usage: USAGE,
   options: {
     port: { type: 'string', default: '8080' },
     host: { type: 'string', default: '127.0.0.1' },
@@ -96,7 +113,6 @@ const { values } = parseArgs({
     'tls-key': { type: 'string' },
     quiet: { type: 'boolean', default: false },
   },
-  strict: true,
 });
 
 const faults: Faults = {};
@@ -114,6 +130,9 @@ const tls =
   values['tls-cert'] !== undefined && values['tls-key'] !== undefined
     ? { cert: readFileSync(values['tls-cert'], 'utf8'), key: readFileSync(values['tls-key'], 'utf8') }
     : undefined;
+
+// Loaded once the arguments are known to be good (--help and bad flags answer at once).
+const [{ pino }, { createLogger }, { startTruetaskSimulator }] = await Promise.all([import('pino'), import('../log.ts'), import('./server.ts')]);
 
 // The request log goes to stderr; stdout carries only the URL.
 const logger = createLogger({ level: values.quiet ? 'warn' : 'info', destination: pino.destination(2) });
