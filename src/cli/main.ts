@@ -7,7 +7,16 @@ import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../log.ts';
-import * as commands from './commands.ts';
+import type * as Commands from './commands.ts';
+
+// The commands (and the LDAP, Truetask and Kubernetes clients behind them) load only when
+// one runs, so --help, --version and bad usage answer at once.
+let commands: typeof Commands;
+const loadCommands = async (): Promise<void> => {
+  commands = await import('./commands.ts');
+};
+/** Exit code for invalid input (commands.EXIT_INVALID), known before the commands load. */
+const EXIT_INVALID = 2;
 
 function kubeConfigLoader(): () => Promise<KubeConfig | undefined> {
   return async () => {
@@ -34,7 +43,7 @@ interface CommonOptions {
   logLevel?: string;
 }
 
-function context(opts: CommonOptions, defaultLevel: string): commands.CommandContext {
+function context(opts: CommonOptions, defaultLevel: string): Commands.CommandContext {
   return {
     file: opts.file,
     output: opts.output,
@@ -44,7 +53,8 @@ function context(opts: CommonOptions, defaultLevel: string): commands.CommandCon
   };
 }
 
-async function run(opts: CommonOptions, defaultLevel: string, fn: (ctx: commands.CommandContext) => Promise<number>): Promise<void> {
+async function run(opts: CommonOptions, defaultLevel: string, fn: (ctx: Commands.CommandContext) => Promise<number>): Promise<void> {
+  await loadCommands();
   const ctx = context(opts, defaultLevel);
   try {
     process.exitCode = await fn(ctx);
@@ -80,7 +90,7 @@ export function buildProgram(): Command {
     // Bad usage (an unknown option or command, a missing -f): one line and exit code 2, not the whole help.
     .configureOutput({ outputError: (text, write) => write(`adsync: ${text.replace(/^error: /, '').trim().split('\n').join(' ')} (see adsync --help)\n`) })
     .exitOverride((err) => {
-      process.exit(err.exitCode === 0 ? 0 : commands.EXIT_INVALID);
+      process.exit(err.exitCode === 0 ? 0 : EXIT_INVALID);
     });
 
   withCommon(program.command('test-connection').description('Bind to AD and check the base DN; check the Truetask URL and token.')).action((opts: CommonOptions) =>
@@ -152,7 +162,7 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
   const match = /^(.*):(\d+)$/.exec(opts.metricsBindAddress);
   if (!match) {
     console.error(`adsync: --metrics-bind-address must be host:port, got ${JSON.stringify(opts.metricsBindAddress)}`);
-    return commands.EXIT_INVALID;
+    return EXIT_INVALID;
   }
   const { startController } = await import('../controller/run.ts');
   const leaseDuration = opts.leaseDuration;
@@ -184,7 +194,7 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
       resolve();
     });
   });
-  return commands.EXIT_OK;
+  return 0;
 }
 
 await buildProgram().parseAsync(process.argv);
