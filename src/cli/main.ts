@@ -3,8 +3,10 @@
  * The `adsync` CLI: the edge where configuration, logger, clients are built and
  * passed down. Exit codes: 0 success, 1 a failed run, 2 invalid input.
  */
+import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
 import { createLogger } from '../log.ts';
 import * as commands from './commands.ts';
 
@@ -19,6 +21,12 @@ function kubeConfigLoader(): () => Promise<KubeConfig | undefined> {
       return undefined;
     }
   };
+}
+
+/** The package version (package.json sits two levels up from src/cli and dist/cli). */
+function packageVersion(): string {
+  const pkg = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
+  return pkg.version;
 }
 
 function positiveInt(value: string): number {
@@ -65,6 +73,7 @@ function withCommon(cmd: Command): Command {
 export function buildProgram(): Command {
   const program = new Command('adsync')
     .description('Sync users from Active Directory into Truetask: the operator, and one-shot commands using the same engine.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride((err) => {
       process.exit(err.exitCode === 0 ? 0 : commands.EXIT_INVALID);
