@@ -26,7 +26,7 @@ import { patchStatus } from '../runtime/merge-patch.ts';
 import type { HandlerResult } from '../runtime/queue.ts';
 import type { ObjectName } from '../runtime/version-poller.ts';
 import type { AdSyncEventReason } from './events.ts';
-import { decide, defaultSchedulePolicy, nextAfterSuccess, planAfterFailure, type ObjectState, type RetryState, type SchedulePolicy, type Trigger } from './schedule.ts';
+import { decide, defaultSchedulePolicy, failuresSince, nextAfterSuccess, planAfterFailure, type ObjectState, type RetryState, type SchedulePolicy, type Trigger } from './schedule.ts';
 import { rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
 
 /** The metrics the reconciler records (src/metrics/metrics.ts). */
@@ -161,6 +161,9 @@ export class Reconciler {
     this.#d.metrics.setInterval(ref, interval === 'manual' || adsync.spec.suspend ? 0 : interval);
 
     const observed = objectState(adsync, status);
+    // After a restart or a leader change the back-off resumes where it was (the count lives in memory).
+    const retrying = status.conditions?.find((c) => c.type === 'Reconciling' && c.status === 'True' && c.reason === 'ProgressingWithRetry');
+    if (retrying && state.retry.failures === 0) state.retry.failures = failuresSince(Date.parse(retrying.lastTransitionTime), this.#now().getTime(), this.#d.policy ?? defaultSchedulePolicy);
     // After a restart or a leader change a stalled AdSync's Secrets are polled again (first poll: baseline).
     if (observed.status.stalled && !state.retry.secretChanged && !this.#d.stalled.isTracked(key)) this.#d.stalled.track(key, referencedSecrets(adsync), new Map());
 

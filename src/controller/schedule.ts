@@ -86,6 +86,17 @@ export function decide(o: ObjectState, retry: RetryState | undefined, now: numbe
   return { action: 'wait', until: next };
 }
 
+/**
+ * Transient failures in a row, estimated after a restart or a leader change
+ * (the count lives in memory) from how long the trouble has lasted: with
+ * doubling delays, k failures take about base * 2^k. The back-off then resumes
+ * at about the length of the outage so far instead of starting over.
+ */
+export function failuresSince(troubleStartedAt: number, now: number, policy: SchedulePolicy = defaultSchedulePolicy): number {
+  const elapsed = Math.max(0, now - troubleStartedAt);
+  return Math.max(1, Math.floor(Math.log2(1 + elapsed / policy.retryBaseMs)));
+}
+
 /** When the next scheduled run is after a successful one (undefined: manual). */
 export function nextAfterSuccess(interval: number | 'manual', now: number, random: () => number): number | undefined {
   if (interval === 'manual') return undefined;

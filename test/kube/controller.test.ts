@@ -160,6 +160,7 @@ describe('the AdSync controller', () => {
     const again = await waitStatus('sync-now handled', (st) => st.lastHandledSyncNow === 'second');
     expect(again.status!.lastSync).toMatchObject({ result: 'Succeeded', created: 0, promoted: 0 });
     expect(sim.audit()).toHaveLength(writes);
+    expect(sim.createAttempts()).toHaveLength(toCreate); // not even attempted again (the simulator would refuse a duplicate with 409)
   });
 
   it('picks up an AD change at the next run: a new user, and a new admin-group member', async () => {

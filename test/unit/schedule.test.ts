@@ -2,7 +2,7 @@
 // on a fake clock.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decide, nextAfterSuccess, planAfterFailure, RETRY_MAX_MS, SAFETY_NET_MS, type ObjectState, type RetryState } from '../../src/controller/schedule.ts';
+import { decide, failuresSince, nextAfterSuccess, planAfterFailure, RETRY_MAX_MS, SAFETY_NET_MS, type ObjectState, type RetryState } from '../../src/controller/schedule.ts';
 
 const T0 = Date.parse('2026-11-25T10:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -141,6 +141,25 @@ describe('planAfterFailure', () => {
     }
     expect(runs).toBeLessThanOrEqual(24 * 4 + 1);
     expect(runs).toBeGreaterThanOrEqual(24 * 4 * 0.9 - 1);
+  });
+});
+
+describe('failuresSince (after a restart, the back-off resumes instead of starting over)', () => {
+  it('estimates the failures in a row from how long the trouble lasted', () => {
+    expect(failuresSince(T0, T0)).toBe(1);
+    expect(failuresSince(T0, T0 + 15_000)).toBe(2);
+    expect(failuresSince(T0, T0 + 75_000)).toBe(4);
+    expect(failuresSince(T0 + 5000, T0)).toBe(1); // a clock skewed backwards
+  });
+
+  it('makes the next delay about as long as the trouble so far', () => {
+    for (const minutes of [1, 2, 5, 8]) {
+      const elapsed = minutes * 60_000;
+      const failures = failuresSince(T0, T0 + elapsed);
+      const next = planAfterFailure({ next: 'retry' }, failures, 86400, T0, () => 1).at! - T0;
+      expect(next).toBeGreaterThanOrEqual(elapsed / 2);
+      expect(next).toBeLessThanOrEqual(Math.max(2 * elapsed, 10_000));
+    }
   });
 });
 

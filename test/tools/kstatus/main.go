@@ -36,11 +36,12 @@ func main() {
 	if err != nil {
 		fail("parsing the object: %v", err)
 	}
-	obj := map[string]interface{}{}
-	if err := json.Unmarshal(js, &obj); err != nil {
+	// UnmarshalJSON keeps integers int64, as the API machinery (and kstatus) expect.
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(js); err != nil {
 		fail("parsing the object: %v", err)
 	}
-	res, err := status.Compute(&unstructured.Unstructured{Object: obj})
+	res, err := status.Compute(u)
 	if err != nil {
 		fail("computing the status: %v", err)
 	}
