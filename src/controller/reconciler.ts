@@ -238,21 +238,21 @@ export class Reconciler {
   }
 
   /** Health and next attempt after a failure; remembers what the next decision needs. */
-  #afterFailure(key: string, adsync: AdSync, state: KeyState, interval: number | 'manual', err: AdSyncError, secretVersions: ReadonlyMap<string, string | null>): { health: Health; next: Date | undefined } {
+  #afterFailure(key: string, adsync: AdSync, state: KeyState, interval: number | 'manual', err: AdSyncError, secretVersions: ReadonlyMap<string, string | null>, reason: string = err.reason): { health: Health; next: Date | undefined } {
     const now = this.#now();
     const plan = planAfterFailure(err, state.retry.failures, interval, now.getTime(), () => this.#random(), this.#d.policy ?? defaultSchedulePolicy);
     state.retry.failures = plan.failures;
     const next = plan.at === undefined ? undefined : new Date(plan.at);
     if (plan.kind === 'retrying') {
       this.#d.stalled.untrack(key);
-      return { health: { kind: 'retrying', message: `${err.reason}: attempt ${plan.failures} failed; retrying at ${rfc3339(next ?? now)}` }, next };
+      return { health: { kind: 'retrying', message: `${reason}: attempt ${plan.failures} failed; retrying at ${rfc3339(next ?? now)}` }, next };
     }
     this.#d.stalled.track(key, referencedSecrets(adsync), secretVersions);
     const when =
       next === undefined
         ? 'interval is manual: runs again when a referenced Secret or the spec changes, or on Sync Now'
         : `not retried until a referenced Secret or the spec changes, or Sync Now; safety-net attempt at ${rfc3339(next)}`;
-    return { health: { kind: 'stalled', reason: err.reason, message: `${err.detail} (${when})` }, next };
+    return { health: { kind: 'stalled', reason, message: `${err.detail} (${when})` }, next };
   }
 
   async #succeeded(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', syncNow: string | undefined, report: RunReport, secretVersions: ReadonlyMap<string, string | null>): Promise<HandlerResult> {
@@ -265,7 +265,7 @@ export class Reconciler {
       ({ health, next } = this.#afterFailure(key, adsync, state, interval, a.abortedBy, secretVersions));
     } else if (a !== undefined && a.result !== 'Succeeded') {
       // Users that failed to be written: transient, retried with back-off.
-      ({ health, next } = this.#afterFailure(key, adsync, state, interval, new AdSyncError('truetask', 'TruetaskError', 'retry', `${a.failed} users not written`), secretVersions));
+      ({ health, next } = this.#afterFailure(key, adsync, state, interval, new AdSyncError('truetask', 'TruetaskError', 'retry', `${a.failed} of ${report.plan.changes.length} planned changes failed; see status.lastSync.message`), secretVersions, a.result));
     } else {
       state.retry.failures = 0;
       this.#d.stalled.untrack(key);
