@@ -23,7 +23,7 @@ interface Status {
   observedGeneration?: number;
   conditions?: Array<{ type: string; status: string; reason: string; message: string; lastTransitionTime: string }>;
   preview?: { generatedAt: string; toCreate: number; toPromote: number; unchanged: number; skipped: number; users: unknown[] };
-  lastSync?: { result: string; created: number; promoted: number; failed: number };
+  lastSync?: { result: string; created: number; promoted: number; failed: number; completedAt: string };
   lastHandledSyncNow?: string;
   directory?: { users: number; adminGroups?: Array<{ ref: string; found: boolean; members: number }> };
   nextSyncAt?: string;
@@ -107,7 +107,8 @@ describe('the AdSync controller', () => {
       retryPeriodSeconds: 1,
       concurrency: 2,
       writeConcurrency: 4,
-      schedule: { retryBaseMs: 500, retryMaxMs: 4000 },
+      // Shortened so that the tests see them happen; failure.test.ts runs the product's policy.
+      schedule: { retryBaseMs: 500, retryMaxMs: 4000, safetyNetMs: 2000 },
       secretPollMs: 500,
       processMetrics: false,
     });
@@ -270,6 +271,28 @@ describe('the AdSync controller', () => {
     o = await waitStatus('recovered from a read-only token', (s) => s.lastSync?.result === 'Succeeded', 'readonly');
     expect(condition(o.status, 'Synced')).toMatchObject({ status: 'True', reason: 'Succeeded' });
     expect(sim.users().some((u) => u.email === 'rita.readonly@corp.example.com')).toBe(true);
+  });
+
+  it('a stalled AdSync makes one safety-net attempt per period, and no other (a wrong password with an interval)', async () => {
+    await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'safety-pw' }, stringData: { password: 'Wrong-password-2' } } });
+    await createAdSync('safety', { spec: { interval: '1h' }, ldap: { bindPasswordSecretRef: { name: 'safety-pw' } } });
+    const binds = async () => value((await metricsText()).split('\n').find((l) => l.startsWith('truetask_adsync_ldap_errors_total') && l.includes('name="safety"') && l.includes('reason="InvalidCredentials"')));
+    await waitFor('three safety-net attempts after the first', async () => (await binds()) >= 4, { timeoutMs: 60_000 });
+    const o = await get('safety');
+    // each attempt schedules the next one a whole period (plus jitter) after it ended
+    const stalled = condition(o.status, 'Stalled')!;
+    expect(stalled.reason).toBe('InvalidCredentials');
+    const next = Date.parse(o.status!.nextSyncAt!);
+    expect(stalled.message).toContain(`safety-net attempt at ${o.status!.nextSyncAt}`);
+    const completed = Date.parse(o.status!.lastSync!.completedAt);
+    expect(next - completed).toBeGreaterThanOrEqual(2000 - 1000); // RFC 3339 seconds
+    expect(next - completed).toBeLessThanOrEqual(2200 + 1000);
+    // every bind was a run of its own, reported once (the event follows the bind within the same run)
+    const failures = (await events('safety')).filter((e) => e.reason === 'DirectoryError').reduce((n, e) => n + (e.count ?? 1), 0);
+    const after = await binds();
+    expect(failures).toBeLessThanOrEqual(after);
+    expect(after - failures).toBeLessThanOrEqual(1);
+    await custom.deleteNamespacedCustomObject({ ...G, namespace: ns.name, name: 'safety' });
   });
 
   it('serves the spec metrics with the right values', async () => {
