@@ -10,7 +10,7 @@ export const MAX_MESSAGE = 1024;
 
 export const conditionSchema = z
   .object({
-    type: z.string().max(316).describe('Ready, DirectoryConnected, TruetaskConnected or Synced.'),
+    type: z.string().max(316).describe('Ready, DirectoryConnected, TruetaskConnected, Synced, Reconciling (a run is in progress or a transient failure waits for its retry) or Stalled (a person must act).'),
     status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
     observedGeneration: z.number().int().min(0).optional().describe('The .metadata.generation the condition was set from.'),
     lastTransitionTime: z.string().describe('When the condition last changed status (RFC 3339).'),
@@ -89,12 +89,12 @@ export const lastSyncSchema = z
 export const adSyncStatusSchema = z
   .object({
     observedGeneration: z.number().int().min(0).optional().describe('The .metadata.generation the status was computed for.'),
-    conditions: z.array(conditionSchema).max(16).optional().describe('Ready, DirectoryConnected, TruetaskConnected and Synced.'),
+    conditions: z.array(conditionSchema).max(16).optional().describe('Ready, DirectoryConnected, TruetaskConnected and Synced; Reconciling and Stalled as kstatus (Flux, Argo CD) reads them.'),
     directory: directoryStatusSchema.optional(),
     preview: previewStatusSchema.optional(),
     lastSync: lastSyncSchema.optional(),
     lastHandledSyncNow: z.string().max(256).optional().describe('The last value of the truetask.io/sync-now annotation that was acted on.'),
-    nextSyncAt: z.string().optional().describe('When the next scheduled run is due; absent when manual or suspended.'),
+    nextSyncAt: z.string().optional().describe('When the next run is due: the schedule, a retry after a transient failure, or the safety-net attempt while stalled; absent when manual or suspended.'),
   })
   .describe('Observed state of the sync.');
 

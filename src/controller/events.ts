@@ -1,13 +1,13 @@
 /**
- * Kubernetes Events on AdSyncs: one per run (plus InsecureTLS / AdminGroupNotFound
- * warnings), never one per user. A repeat of the same reason and message bumps
- * the count of the last event instead of creating another.
+ * The Events on AdSyncs: one per run (plus InsecureTLS / AdminGroupNotFound
+ * warnings), never one per user. Recorded by the runtime's recorder.
  */
-import { PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION, KIND } from '../api/spec.ts';
 import type { Logger } from '../log.ts';
-import { clip } from './status.ts';
+import { createEventRecorder, type EventRecorder } from '../runtime/events.ts';
 
-export type EventReason =
+export type AdSyncEventReason =
   | 'PreviewReady'
   | 'SyncSucceeded'
   | 'SyncPartiallyFailed'
@@ -18,68 +18,6 @@ export type EventReason =
   | 'AdminGroupNotFound'
   | 'InvalidSpec';
 
-export interface ObjectRef {
-  namespace: string;
-  name: string;
-  uid?: string | undefined;
-  resourceVersion?: string | undefined;
-}
-
-export interface EventRecorder {
-  record(obj: ObjectRef, type: 'Normal' | 'Warning', reason: EventReason, message: string): Promise<void>;
-  forget(obj: ObjectRef): void;
-}
-
-export function createEventRecorder(core: CoreV1Api, logger: Logger, component = 'truetask-adsync', host?: string): EventRecorder {
-  const last = new Map<string, { name: string; reason: string; message: string; count: number }>();
-  return {
-    async record(obj, type, reason, message) {
-      const text = clip(message);
-      const key = `${obj.namespace}/${obj.name}/${reason}`;
-      const prev = last.get(key);
-      const now = new Date();
-      try {
-        if (prev && prev.message === text) {
-          prev.count++;
-          await core.patchNamespacedEvent(
-            { name: prev.name, namespace: obj.namespace, body: { count: prev.count, lastTimestamp: now } },
-            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-          );
-          return;
-        }
-        const name = `${obj.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;
-        await core.createNamespacedEvent({
-          namespace: obj.namespace,
-          body: {
-            metadata: { name, namespace: obj.namespace },
-            involvedObject: {
-              apiVersion: 'truetask.io/v1alpha1',
-              kind: 'AdSync',
-              name: obj.name,
-              namespace: obj.namespace,
-              ...(obj.uid ? { uid: obj.uid } : {}),
-              ...(obj.resourceVersion ? { resourceVersion: obj.resourceVersion } : {}),
-            },
-            reason,
-            message: text,
-            type,
-            count: 1,
-            firstTimestamp: now,
-            lastTimestamp: now,
-            source: { component, ...(host ? { host } : {}) },
-            reportingComponent: component,
-            ...(host ? { reportingInstance: host } : {}),
-          },
-        });
-        last.set(key, { name, reason, message: text, count: 1 });
-      } catch (err) {
-        // Events are best effort: a failure to record one never fails a run.
-        logger.warn({ reason, err: err instanceof Error ? err.message : String(err) }, 'could not record event');
-        last.delete(key);
-      }
-    },
-    forget(obj) {
-      for (const key of [...last.keys()]) if (key.startsWith(`${obj.namespace}/${obj.name}/`)) last.delete(key);
-    },
-  };
+export function adSyncEventRecorder(core: CoreV1Api, logger: Logger, host?: string): EventRecorder<AdSyncEventReason> {
+  return createEventRecorder<AdSyncEventReason>(core, logger, { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: KIND, component: 'truetask-adsync', host });
 }

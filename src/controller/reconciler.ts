@@ -1,25 +1,33 @@
 /**
- * Reconciles one AdSync: decides whether a run is due (spec change, a new
- * truetask.io/sync-now value, the interval, or a retry after a failure), runs
- * the engine, and reports through status, conditions, events, metrics and the
- * audit log. Secrets are read with `get` at each run.
+ * Reconciles one AdSync: asks the schedule (schedule.ts, pure) whether a run is
+ * due, runs the engine, and reports through status, conditions, events, metrics
+ * and the audit log. Secrets are read with `get` at each run; their
+ * resourceVersions (never their data) are remembered while the AdSync is
+ * stalled, so that only a changed Secret runs the failing bind again.
+ *
+ * The status this controller last wrote is kept per key and is what decisions
+ * start from: the watch cache may lag behind a status write, and a decision
+ * from a stale status could run a failing bind twice.
  */
-import { ApiException, type CoreV1Api, type CustomObjectsApi } from '@kubernetes/client-node';
+import type { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { adSyncSchema, SYNC_NOW_ANNOTATION, type AdSync } from '../api/adsync.ts';
 import { API_GROUP, API_VERSION, PLURAL } from '../api/spec.ts';
 import { parseInterval } from '../api/interval.ts';
 import type { AdSyncStatus } from '../api/status.ts';
 import { resolveEngineConfig } from '../config/engine-config.ts';
+import type { TruetaskConfig } from '../config/engine-config.ts';
 import { AdSyncError, isAdSyncError } from '../errors.ts';
 import { kubeSecretSource } from '../kube/secret-source.ts';
 import type { Logger } from '../log.ts';
 import { runEngine, type RunKind, type RunReport, type TruetaskPort } from '../reconcile/engine.ts';
-import type { TruetaskConfig } from '../config/engine-config.ts';
-import type { EventReason, EventRecorder, ObjectRef } from './events.ts';
-import type { HandlerResult } from './queue.ts';
-import { statusAfterError, statusAfterRun, statusForInvalidSpec, statusWhenSuspended } from './status.ts';
-import type { RawObject } from './watcher.ts';
-import { canonicalJson } from '../util/canonical-json.ts';
+import type { EventRecorder, ObjectRef } from '../runtime/events.ts';
+import type { RawObject } from '../runtime/informer.ts';
+import { patchStatus } from '../runtime/merge-patch.ts';
+import type { HandlerResult } from '../runtime/queue.ts';
+import type { ObjectName } from '../runtime/version-poller.ts';
+import type { AdSyncEventReason } from './events.ts';
+import { decide, defaultSchedulePolicy, failuresSince, nextAfterSuccess, planAfterFailure, type ObjectState, type RetryState, type SchedulePolicy, type Trigger } from './schedule.ts';
+import { rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
 
 /** The metrics the reconciler records (src/metrics/metrics.ts). */
 export interface ReconcileMetrics {
@@ -39,32 +47,53 @@ export interface TruetaskClientFactory {
   (cfg: TruetaskConfig, hooks: { onRequest: (method: string, code: string) => void; logger: Logger }): TruetaskPort & { close(): Promise<void> };
 }
 
+/** Tells the Secret poller what to watch for a stalled AdSync. */
+export interface StalledWatch {
+  track(key: string, secrets: readonly ObjectName[], baseline: ReadonlyMap<string, string | null>): void;
+  untrack(key: string): void;
+  isTracked(key: string): boolean;
+}
+
 export interface ReconcilerDeps {
   custom: CustomObjectsApi;
   core: CoreV1Api;
-  events: EventRecorder;
+  events: EventRecorder<AdSyncEventReason>;
   metrics: ReconcileMetrics;
   logger: Logger;
   truetaskClient: TruetaskClientFactory;
   isConflict: (err: unknown) => boolean;
   /** Latest object from the watch cache. */
   lookup: (key: string) => RawObject | undefined;
-  /** Back-off (ms) for a key that has failed `failures` times in a row. */
-  backoffMs: (key: string) => number;
+  stalled: StalledWatch;
   writeConcurrency: number;
+  policy?: SchedulePolicy;
   now?: () => Date;
   random?: () => number;
 }
 
-const STATUS_CONFLICT_RETRIES = 5;
+const RESOURCE = { group: API_GROUP, version: API_VERSION, plural: PLURAL };
 
-/** What a status write needs of an object (an AdSync, or a raw object whose spec did not validate). */
-type StatusTarget = Pick<AdSync, 'metadata'> & { status?: AdSyncStatus | undefined };
+interface KeyState {
+  retry: RetryState;
+  /** The status this controller last wrote (or meant to write) for the object. */
+  written?: AdSyncStatus;
+  /** `written` did not reach the API server yet (the write failed); it is written before anything else. */
+  unsaved?: boolean;
+}
+
+/** The Secrets an AdSync references (all in its own namespace). */
+export function referencedSecrets(adsync: AdSync): ObjectName[] {
+  const namespace = adsync.metadata.namespace ?? 'default';
+  const s = adsync.spec;
+  const names = [s.ldap.bindPasswordSecretRef.name, s.ldap.tls?.caSecretRef?.name, s.truetask.tokenSecretRef.name, s.truetask.tls?.caSecretRef?.name];
+  return [...new Set(names.filter((n): n is string => n !== undefined))].map((name) => ({ namespace, name }));
+}
 
 export class Reconciler {
   readonly #d: ReconcilerDeps;
   /** Objects seen, so deleting one can drop its metrics. */
   readonly #known = new Map<string, ObjectRef>();
+  readonly #state = new Map<string, KeyState>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -74,8 +103,23 @@ export class Reconciler {
     return (this.#d.now ?? (() => new Date()))();
   }
 
+  #random(): number {
+    return (this.#d.random ?? Math.random)();
+  }
+
+  #key(key: string): KeyState {
+    let s = this.#state.get(key);
+    if (!s) {
+      s = { retry: { failures: 0, secretChanged: false } };
+      this.#state.set(key, s);
+    }
+    return s;
+  }
+
   /** Called when an object disappears from the watch. */
   deleted(key: string): void {
+    this.#state.delete(key);
+    this.#d.stalled.untrack(key);
     const ref = this.#known.get(key);
     if (!ref) return;
     this.#known.delete(key);
@@ -83,9 +127,14 @@ export class Reconciler {
     this.#d.events.forget(ref);
   }
 
-  /** Drops every object's series (this replica stopped leading: another one reports now). */
+  /** A Secret a stalled AdSync references changed: its next reconcile runs. */
+  secretChanged(key: string): void {
+    this.#key(key).retry.secretChanged = true;
+  }
+
+  /** Drops every object's series and state (this replica stopped leading: another one reports now). */
   forgetAll(): void {
-    for (const key of [...this.#known.keys()]) this.deleted(key);
+    for (const key of new Set([...this.#known.keys(), ...this.#state.keys()])) this.deleted(key);
   }
 
   async reconcile(key: string): Promise<HandlerResult> {
@@ -94,55 +143,74 @@ export class Reconciler {
       this.deleted(key);
       return {};
     }
-    const parsed = adSyncSchema.safeParse(raw);
     const meta = raw.metadata ?? {};
     const ref: ObjectRef = { namespace: String(meta.namespace ?? ''), name: String(meta.name ?? ''), uid: meta.uid as string | undefined };
     this.#known.set(key, ref);
     if (meta.deletionTimestamp) return {};
-    if (!parsed.success) {
-      // What admission cannot check (a filter that does not parse, ...), or an object stored before a rule
-      // existed: reported as a condition and an event, before any LDAP search, and not retried (a spec change is).
-      const message = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      this.#d.metrics.setReady(ref, false);
-      const status = statusForInvalidSpec(raw, message, this.#now());
-      if (status) {
-        await this.#d.events.record(ref, 'Warning', 'InvalidSpec', message);
-        await this.#writeStatus(raw as unknown as StatusTarget, status);
-      }
-      return {};
-    }
+    const state = this.#key(key);
+    const parsed = adSyncSchema.safeParse(raw);
+    if (!parsed.success) return this.#invalid(key, raw, ref, state, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     const adsync = parsed.data;
-    const now = this.#now();
-    const status = adsync.status ?? {};
+    if (state.unsaved && state.written) {
+      await patchStatus(this.#d.custom, RESOURCE, ref.namespace, ref.name, (adsync.status ?? {}) as Record<string, unknown>, state.written as Record<string, unknown>);
+      state.unsaved = false;
+    }
+    const status = state.written ?? adsync.status ?? {};
     const interval = parseInterval(adsync.spec.interval) ?? 'manual';
     // Suspended: no run is scheduled, so like "manual" (the stale-sync alert ignores it).
     this.#d.metrics.setInterval(ref, interval === 'manual' || adsync.spec.suspend ? 0 : interval);
 
-    if (adsync.spec.suspend) {
-      await this.#writeStatus(adsync, statusWhenSuspended({ adsync, now }));
-      return {};
-    }
+    const observed = objectState(adsync, status);
+    // After a restart or a leader change the back-off resumes where it was (the count lives in memory).
+    const retrying = status.conditions?.find((c) => c.type === 'Reconciling' && c.status === 'True' && c.reason === 'ProgressingWithRetry');
+    if (retrying && state.retry.failures === 0) state.retry.failures = failuresSince(Date.parse(retrying.lastTransitionTime), this.#now().getTime(), this.#d.policy ?? defaultSchedulePolicy);
+    // After a restart or a leader change a stalled AdSync's Secrets are polled again (first poll: baseline).
+    if (observed.status.stalled && !state.retry.secretChanged && !this.#d.stalled.isTracked(key)) this.#d.stalled.track(key, referencedSecrets(adsync), new Map());
 
-    const syncNow = adsync.metadata.annotations?.[SYNC_NOW_ANNOTATION];
-    const syncNowPending = syncNow !== undefined && syncNow !== '' && syncNow !== status.lastHandledSyncNow;
-    const specChanged = adsync.metadata.generation !== undefined && adsync.metadata.generation !== status.observedGeneration;
-    const nextDue = status.nextSyncAt ? new Date(status.nextSyncAt) : undefined;
-    const neverRan = !status.conditions?.some((c) => c.type === 'Ready');
-    const scheduledDue = nextDue !== undefined && nextDue.getTime() <= now.getTime();
-    if (!(specChanged || syncNowPending || neverRan || scheduledDue)) {
-      return nextDue ? { requeueAfterMs: nextDue.getTime() - now.getTime() } : {};
+    const now = this.#now();
+    const decision = decide(observed, state.retry, now.getTime());
+    switch (decision.action) {
+      case 'suspended':
+        await this.#write(key, adsync, status, statusWhenSuspended({ adsync, now, previous: status }));
+        return {};
+      case 'wait':
+        return decision.until === undefined ? {} : { requeueAfterMs: decision.until - now.getTime() };
+      case 'run':
+        return this.#run(key, adsync, ref, state, status, interval, decision.trigger, decision.syncNow);
     }
-    return this.#run(adsync, ref, interval, syncNowPending ? syncNow : undefined);
   }
 
-  async #run(adsync: AdSync, ref: ObjectRef, interval: number | 'manual', syncNow: string | undefined): Promise<HandlerResult> {
+  async #invalid(key: string, raw: RawObject, ref: ObjectRef, state: KeyState, message: string): Promise<HandlerResult> {
+    // What admission cannot check (a filter that does not parse, ...), or an object stored before a rule existed:
+    // a condition and an event, once per generation, before any LDAP search; a spec change runs again.
+    const generation = raw.metadata?.generation;
+    const previous = state.written ?? ((raw.status ?? {}) as AdSyncStatus);
+    const reported = previous.observedGeneration === generation && previous.conditions?.some((c) => c.type === 'Stalled' && c.reason === 'InvalidSpec');
+    this.#d.metrics.setReady(ref, false);
+    if (reported) return {};
+    await this.#d.events.record(ref, 'Warning', 'InvalidSpec', message);
+    const next = statusInvalidSpec(previous, generation, message, this.#now());
+    state.written = next;
+    await patchStatus(this.#d.custom, RESOURCE, ref.namespace, ref.name, previous as Record<string, unknown>, next as Record<string, unknown>);
+    return {};
+  }
+
+  async #run(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', trigger: Trigger, syncNow: string | undefined): Promise<HandlerResult> {
     const kind: RunKind = adsync.spec.mode === 'Sync' ? 'sync' : 'preview';
     const log = this.#d.logger.child({ adsync: `${ref.namespace}/${ref.name}`, kind });
     const startedAt = this.#now();
-    log.info({ trigger: syncNow !== undefined ? 'sync-now' : 'schedule/spec' }, 'run started');
+    // In progress (kstatus InProgress). Nothing runs when this cannot be written: the outcome could not be reported either.
+    const running = statusRunStarted(previous, adsync.metadata.generation, `${kind === 'sync' ? 'sync' : 'preview'} in progress (${trigger})`, startedAt);
+    await this.#write(key, adsync, previous, running);
+    this.#d.stalled.untrack(key);
+    state.retry.secretChanged = false;
+    log.info({ trigger }, 'run started');
+
+    const secretVersions = new Map<string, string | null>();
     let client: (TruetaskPort & { close(): Promise<void> }) | undefined;
     try {
-      const cfg = await resolveEngineConfig(adsync, kubeSecretSource(this.#d.core));
+      const source = kubeSecretSource(this.#d.core, 'the cluster', (namespace, name, rv) => secretVersions.set(`${namespace}/${name}`, rv));
+      const cfg = await resolveEngineConfig(adsync, source);
       for (const target of cfg.insecure) {
         await this.#d.events.record(ref, 'Warning', 'InsecureTLS', `TLS verification is disabled for ${target === 'ldap' ? 'the domain controller' : 'Truetask'} (insecureSkipVerify): the connection can be intercepted`);
       }
@@ -158,31 +226,54 @@ export class Reconciler {
           userFailed: () => this.#d.metrics.userFailed(ref),
         },
       });
-      return await this.#succeeded(adsync, ref, interval, syncNow, report);
+      await client.close();
+      client = undefined;
+      return await this.#succeeded(key, adsync, ref, state, running, interval, syncNow, report, secretVersions);
     } catch (err) {
       const e = isAdSyncError(err) ? err : new AdSyncError('config', 'InvalidSpec', 'retry', `internal error: ${err instanceof Error ? err.message : String(err)}`);
       if (!isAdSyncError(err)) log.error({ err }, 'run failed unexpectedly');
-      return await this.#failed(adsync, ref, kind, syncNow, e, startedAt);
+      return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions);
     } finally {
       await client?.close();
     }
   }
 
-  #nextRun(interval: number | 'manual'): Date | undefined {
-    if (interval === 'manual') return undefined;
-    const jitter = 1 + 0.1 * (this.#d.random ?? Math.random)();
-    return new Date(this.#now().getTime() + Math.round(interval * 1000 * jitter));
+  /** Health and next attempt after a failure; remembers what the next decision needs. */
+  #afterFailure(key: string, adsync: AdSync, state: KeyState, interval: number | 'manual', err: AdSyncError, secretVersions: ReadonlyMap<string, string | null>, reason: string = err.reason): { health: Health; next: Date | undefined } {
+    const now = this.#now();
+    const plan = planAfterFailure(err, state.retry.failures, interval, now.getTime(), () => this.#random(), this.#d.policy ?? defaultSchedulePolicy);
+    state.retry.failures = plan.failures;
+    const next = plan.at === undefined ? undefined : new Date(plan.at);
+    if (plan.kind === 'retrying') {
+      this.#d.stalled.untrack(key);
+      return { health: { kind: 'retrying', message: `${reason}: attempt ${plan.failures} failed; retrying at ${rfc3339(next ?? now)}` }, next };
+    }
+    this.#d.stalled.track(key, referencedSecrets(adsync), secretVersions);
+    const when =
+      next === undefined
+        ? 'interval is manual: runs again when a referenced Secret or the spec changes, or on Sync Now'
+        : `not retried until a referenced Secret or the spec changes, or Sync Now; safety-net attempt at ${rfc3339(next)}`;
+    return { health: { kind: 'stalled', reason, message: `${err.detail} (${when})` }, next };
   }
 
-  async #succeeded(adsync: AdSync, ref: ObjectRef, interval: number | 'manual', syncNow: string | undefined, report: RunReport): Promise<HandlerResult> {
+  async #succeeded(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', syncNow: string | undefined, report: RunReport, secretVersions: ReadonlyMap<string, string | null>): Promise<HandlerResult> {
     const now = this.#now();
     const a = report.apply;
     const failedRun = a !== undefined && (a.result === 'Failed' || a.abortedBy !== undefined);
-    // Users that failed are retried with back-off, sooner than the next interval.
-    const retry = a !== undefined && a.result !== 'Succeeded';
-    const retryMs = retry ? this.#d.backoffMs(`${ref.namespace}/${ref.name}`) : 0;
-    const next = retry ? new Date(now.getTime() + retryMs) : this.#nextRun(interval);
-    const status = statusAfterRun({ adsync, now, syncNow, nextSyncAt: next }, report);
+    let health: Health = { kind: 'ok' };
+    let next: Date | undefined;
+    if (a?.abortedBy) {
+      ({ health, next } = this.#afterFailure(key, adsync, state, interval, a.abortedBy, secretVersions));
+    } else if (a !== undefined && a.result !== 'Succeeded') {
+      // Users that failed to be written: transient, retried with back-off.
+      ({ health, next } = this.#afterFailure(key, adsync, state, interval, new AdSyncError('truetask', 'TruetaskError', 'retry', `${a.failed} of ${report.plan.changes.length} planned changes failed; see status.lastSync.message`), secretVersions, a.result));
+    } else {
+      state.retry.failures = 0;
+      this.#d.stalled.untrack(key);
+      const at = nextAfterSuccess(interval, now.getTime(), () => this.#random());
+      next = at === undefined ? undefined : new Date(at);
+    }
+    const status = statusAfterRun({ adsync, now, syncNow, nextSyncAt: next, previous, health }, report);
 
     const m = this.#d.metrics;
     m.recordRun(ref, report.kind, failedRun ? 'failure' : 'success', (report.completedAt.getTime() - report.startedAt.getTime()) / 1000, report.completedAt);
@@ -201,54 +292,53 @@ export class Reconciler {
       if (!g.found) await this.#d.events.record(ref, 'Warning', 'AdminGroupNotFound', `Admin group "${g.ref}" was not found in AD: check spec.adminPromotion.groups (a DN, or a sAMAccountName or cn)`);
     }
     const message = status.lastSync && a ? status.lastSync.message : (status.conditions?.find((c) => c.type === 'Ready')?.message ?? '');
-    const reason: EventReason = !a ? 'PreviewReady' : a.result === 'Succeeded' ? 'SyncSucceeded' : a.result === 'PartiallyFailed' ? 'SyncPartiallyFailed' : 'SyncFailed';
+    const reason: AdSyncEventReason = !a ? 'PreviewReady' : a.result === 'Succeeded' ? 'SyncSucceeded' : a.result === 'PartiallyFailed' ? 'SyncPartiallyFailed' : 'SyncFailed';
     await this.#d.events.record(ref, reason === 'PreviewReady' || reason === 'SyncSucceeded' ? 'Normal' : 'Warning', reason, message);
     // Status last: once it shows the run, its events and metrics are there too.
-    await this.#writeStatus(adsync, status);
-    if (retry) return { failed: true, requeueAfterMs: retryMs };
-    return next ? { requeueAfterMs: next.getTime() - now.getTime() } : {};
+    await this.#write(key, adsync, previous, status);
+    return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
   }
 
-  async #failed(adsync: AdSync, ref: ObjectRef, kind: RunKind, syncNow: string | undefined, err: AdSyncError, startedAt: Date): Promise<HandlerResult> {
+  async #failed(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', kind: RunKind, syncNow: string | undefined, err: AdSyncError, startedAt: Date, secretVersions: ReadonlyMap<string, string | null>): Promise<HandlerResult> {
     const now = this.#now();
-    const retryMs = this.#d.backoffMs(`${ref.namespace}/${ref.name}`);
-    const status = statusAfterError({ adsync, now, syncNow, nextSyncAt: new Date(now.getTime() + retryMs) }, err, startedAt);
+    const { health, next } = this.#afterFailure(key, adsync, state, interval, err, secretVersions);
+    const status = statusAfterError({ adsync, now, syncNow, nextSyncAt: next, previous, health }, err, startedAt);
     this.#d.metrics.recordRun(ref, kind, 'failure', (now.getTime() - startedAt.getTime()) / 1000, now);
     this.#d.metrics.setReady(ref, false);
-    const reason: EventReason = err.source === 'directory' ? 'DirectoryError' : err.source === 'truetask' ? 'TruetaskError' : 'SyncFailed';
+    const reason: AdSyncEventReason = err.source === 'directory' ? 'DirectoryError' : err.source === 'truetask' ? 'TruetaskError' : 'SyncFailed';
     await this.#d.events.record(ref, 'Warning', reason, `${err.reason}: ${err.detail}`);
-    await this.#writeStatus(adsync, status);
-    this.#d.logger.warn({ adsync: `${ref.namespace}/${ref.name}`, reason: err.reason, next: err.next, retryInMs: retryMs }, err.message);
-    return { failed: true, requeueAfterMs: retryMs };
+    await this.#write(key, adsync, previous, status);
+    this.#d.logger.warn({ adsync: `${ref.namespace}/${ref.name}`, reason: err.reason, next: err.next, health: health.kind, nextAttemptAt: next?.toISOString() }, err.message);
+    return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
   }
 
-  /** Writes status through the status subresource, only when it changed; conflicts are retried on a fresh copy. */
-  async #writeStatus(adsync: StatusTarget, status: AdSyncStatus): Promise<void> {
-    if (canonicalJson(adsync.status ?? {}) === canonicalJson(status)) return;
-    const namespace = adsync.metadata.namespace ?? 'default';
-    const name = adsync.metadata.name;
-    let current: Record<string, unknown> = { ...(adsync as unknown as Record<string, unknown>) };
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#d.custom.replaceNamespacedCustomObjectStatus({
-          group: API_GROUP,
-          version: API_VERSION,
-          plural: PLURAL,
-          namespace,
-          name,
-          body: { ...current, status },
-        });
-        return;
-      } catch (err) {
-        const code = err instanceof ApiException ? err.code : undefined;
-        if (code === 404) return; // deleted meanwhile
-        if (code !== 409 || attempt >= STATUS_CONFLICT_RETRIES) throw err;
-        current = (await this.#d.custom.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, plural: PLURAL, namespace, name })) as Record<string, unknown>;
-        const fresh = (current.status ?? {}) as AdSyncStatus;
-        // Only this controller writes status; keep the handled sync-now value monotonic.
-        if (fresh.lastHandledSyncNow && !status.lastHandledSyncNow) status.lastHandledSyncNow = fresh.lastHandledSyncNow;
-      }
-    }
+  /**
+   * Writes the change from `previous` to `next` as a merge patch of the status
+   * subresource. `next` is what decisions start from from now on, even when the
+   * write fails (it is retried first at the next reconcile): a run's outcome
+   * (e.g. stalled) must hold whether or not the API server took it.
+   */
+  async #write(key: string, adsync: AdSync, previous: AdSyncStatus, next: AdSyncStatus): Promise<void> {
+    const state = this.#key(key);
+    state.written = next;
+    state.unsaved = true;
+    await patchStatus(this.#d.custom, RESOURCE, adsync.metadata.namespace ?? 'default', adsync.metadata.name, previous as Record<string, unknown>, next as Record<string, unknown>);
+    state.unsaved = false;
   }
 }
 
+/** What the schedule reads from an AdSync and the status decisions start from. */
+export function objectState(adsync: AdSync, status: AdSyncStatus): ObjectState {
+  return {
+    generation: adsync.metadata.generation,
+    syncNow: adsync.metadata.annotations?.[SYNC_NOW_ANNOTATION],
+    suspend: adsync.spec.suspend,
+    status: {
+      observedGeneration: status.observedGeneration,
+      lastHandledSyncNow: status.lastHandledSyncNow,
+      nextSyncAt: status.nextSyncAt,
+      ran: status.conditions?.some((c) => c.type === 'Ready') ?? false,
+      stalled: status.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True') ?? false,
+    },
+  };
+}

@@ -1,21 +1,39 @@
 /**
- * `adsync controller`: wires watcher, work queue, reconciler, leader election,
- * metrics and probes. Only the leader runs syncs; every replica serves probes
- * and metrics. SIGTERM stops taking work, lets runs in flight finish (so no
- * status is half-written), and releases the Lease.
+ * `adsync controller`: wires the runtime (informer, predicates, work queue,
+ * Secret poller, leader election, probes and metrics) to the AdSync reconciler.
+ * Only the leader runs syncs; every replica serves probes and metrics. SIGTERM
+ * stops taking work, lets runs in flight finish (so no status is half-written),
+ * and releases the Lease.
+ *
+ * What enqueues a reconcile (Flux's predicates): a new object (also after a
+ * relist, a restart or a leader change: the status says whether anything is
+ * due), a new generation, a new truetask.io/sync-now value, a deletion, a
+ * changed Secret of a stalled AdSync, and the schedule the reconciler returns.
+ * Status-only updates, the controller's own status writes included, do not.
  */
 import { hostname } from 'node:os';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
+import { SYNC_NOW_ANNOTATION } from '../api/adsync.ts';
+import { API_GROUP, API_VERSION, PLURAL } from '../api/spec.ts';
 import type { Logger } from '../log.ts';
 import { createMetrics } from '../metrics/metrics.ts';
+import { apiStatusCode } from '../runtime/api-status.ts';
+import { startHttpServer } from '../runtime/http-server.ts';
+import { Informer } from '../runtime/informer.ts';
+import { createLeaderElector } from '../runtime/leader.ts';
+import { annotationChanged, anyOf, deletionStarted, generationChanged } from '../runtime/predicates.ts';
+import { WorkQueue } from '../runtime/queue.ts';
+import { VersionPoller } from '../runtime/version-poller.ts';
 import { createTruetaskClient, isUserExistsError } from '../truetask/index.ts';
-import { createEventRecorder } from './events.ts';
-import { startHttpServer } from './http-server.ts';
-import { createLeaderElector } from './leader.ts';
-import { WorkQueue } from './queue.ts';
+import { adSyncEventRecorder } from './events.ts';
 import { Reconciler } from './reconciler.ts';
-import { AdSyncWatcher } from './watcher.ts';
+import { defaultSchedulePolicy, type SchedulePolicy } from './schedule.ts';
+
+/** How often the Secrets of stalled AdSyncs are read (one `get` each). */
+export const SECRET_POLL_MS = 30_000;
+
+const runPredicate = anyOf(generationChanged, annotationChanged(SYNC_NOW_ANNOTATION), deletionStarted);
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -38,9 +56,10 @@ export interface ControllerOptions {
   /** Collect Node.js process metrics (default true). */
   processMetrics?: boolean;
   watchIdleTimeoutMs?: number;
-  /** First retry delay after a failed run (doubles up to maxRetryMs). */
-  retryBaseMs?: number;
-  maxRetryMs?: number;
+  /** Retry policy (tests shorten it; the defaults are the product's). */
+  schedule?: Partial<SchedulePolicy>;
+  /** How often the Secrets of stalled AdSyncs are polled. Default 30 s. */
+  secretPollMs?: number;
 }
 
 export interface RunningController {
@@ -59,36 +78,50 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const custom = kc.makeApiClient(CustomObjectsApi);
 
   let queue: WorkQueue | undefined;
-  let watcher: AdSyncWatcher | undefined;
+  let informer: Informer | undefined;
+  let poller: VersionPoller | undefined;
   let reconciler: Reconciler | undefined;
   let leading = false;
   let stopping = false;
 
   const startWork = () => {
-    watcher = new AdSyncWatcher({
+    const q = new WorkQueue({ concurrency: opts.concurrency, logger: log, handler: (key) => reconciler!.reconcile(key) });
+    const inf = new Informer({
       kubeConfig: kc,
+      resource: { group: API_GROUP, version: API_VERSION, plural: PLURAL },
       namespaces: opts.namespaces,
       logger: log,
       ...(opts.watchIdleTimeoutMs ? { idleTimeoutMs: opts.watchIdleTimeoutMs } : {}),
-      onUpsert: (key) => queue?.add(key),
+      onAdd: (key) => q.add(key),
+      onUpdate: (key, oldObj, newObj) => {
+        if (runPredicate(oldObj, newObj)) q.add(key);
+      },
       onDelete: (key) => {
-        queue?.forget(key);
+        q.forget(key);
         reconciler?.deleted(key);
       },
     });
-    const w = watcher;
-    queue = new WorkQueue({
-      concurrency: opts.concurrency,
+    const p = new VersionPoller({
+      intervalMs: opts.secretPollMs ?? SECRET_POLL_MS,
       logger: log,
-      handler: (key) => reconciler!.reconcile(key),
-      ...(opts.retryBaseMs ? { baseBackoffMs: opts.retryBaseMs } : {}),
-      ...(opts.maxRetryMs ? { maxBackoffMs: opts.maxRetryMs } : {}),
+      readVersion: async ({ namespace, name }) => {
+        try {
+          return (await core.readNamespacedSecret({ namespace, name })).metadata?.resourceVersion ?? '';
+        } catch (err) {
+          if (apiStatusCode(err) === 404) return null;
+          throw err;
+        }
+      },
+      onChange: (key, secret) => {
+        log.info({ adsync: key, secret: `${secret.namespace}/${secret.name}` }, 'a Secret of a stalled AdSync changed: running it again');
+        reconciler?.secretChanged(key);
+        q.add(key);
+      },
     });
-    const q = queue;
     reconciler = new Reconciler({
       custom,
       core,
-      events: createEventRecorder(core, log, 'truetask-adsync', identity),
+      events: adSyncEventRecorder(core, log, identity),
       metrics,
       logger: log,
       truetaskClient: (cfg, hooks) =>
@@ -102,21 +135,29 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           onRequest: hooks.onRequest,
         }),
       isConflict: isUserExistsError,
-      lookup: (key) => w.get(key),
-      backoffMs: (key) => q.backoffMs(q.failures(key) + 1),
+      lookup: (key) => inf.get(key),
+      stalled: p,
       writeConcurrency: opts.writeConcurrency,
+      policy: { ...defaultSchedulePolicy, ...opts.schedule },
     });
-    watcher.start();
+    queue = q;
+    informer = inf;
+    poller = p;
+    inf.start();
+    p.start();
     log.info({ namespaces: opts.namespaces?.length ? opts.namespaces : 'all', identity }, 'controller started leading: watching AdSyncs');
   };
 
   const stopWork = async () => {
     const q = queue;
-    const w = watcher;
+    const w = informer;
+    const p = poller;
     const r = reconciler;
     queue = undefined;
-    watcher = undefined;
+    informer = undefined;
+    poller = undefined;
     await w?.stop();
+    await p?.stop();
     await q?.stop();
     // A follower exports no per-AdSync series: the leader's are the truth.
     r?.forgetAll();
@@ -151,7 +192,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     logger: log,
     isHealthy: () => true,
     // Ready: a follower is ready to take over; a leader once its cache is filled.
-    isReady: () => !stopping && (!leading || (watcher?.hasSynced ?? false)),
+    isReady: () => !stopping && (!leading || (informer?.hasSynced ?? false)),
   });
 
   const abort = new AbortController();

@@ -4,11 +4,11 @@
  * changes; every list is bounded so the object stays small.
  */
 import type { AdSync } from '../api/adsync.ts';
-import { adSyncStatusSchema, MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type Condition } from '../api/status.ts';
+import { MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type Condition } from '../api/status.ts';
 import type { AdSyncError } from '../errors.ts';
 import type { RunReport } from '../reconcile/engine.ts';
 
-export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced';
+export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled';
 
 export interface ConditionUpdate {
   type: ConditionType;
@@ -38,8 +38,44 @@ export function setConditions(previous: readonly Condition[] | undefined, update
     if (i >= 0) out[i] = next;
     else out.push(next);
   }
-  const order: Record<string, number> = { Ready: 0, DirectoryConnected: 1, TruetaskConnected: 2, Synced: 3 };
-  return out.sort((a, b) => (order[a.type] ?? 9) - (order[b.type] ?? 9));
+  return sortConditions(out);
+}
+
+const ORDER: Record<string, number> = { Ready: 0, DirectoryConnected: 1, TruetaskConnected: 2, Synced: 3, Reconciling: 4, Stalled: 5 };
+
+function sortConditions(list: Condition[]): Condition[] {
+  return list.sort((a, b) => (ORDER[a.type] ?? 9) - (ORDER[b.type] ?? 9));
+}
+
+/** Removes conditions of the given types. */
+export function removeConditions(previous: readonly Condition[] | undefined, types: readonly ConditionType[]): Condition[] {
+  return (previous ?? []).filter((c) => !types.includes(c.type as ConditionType));
+}
+
+/**
+ * kstatus health, as Flux's own resources report it:
+ *  - ok: neither Reconciling nor Stalled (kstatus reads Ready: Current when True);
+ *  - progressing: a run is in progress (Reconciling True, Progressing; kstatus InProgress);
+ *  - retrying: a transient failure waits for its retry (Reconciling True, ProgressingWithRetry; InProgress);
+ *  - stalled: a person must act (Stalled True with the AD reason and hint; kstatus Failed).
+ */
+export type Health =
+  | { kind: 'ok' }
+  | { kind: 'progressing'; message: string }
+  | { kind: 'retrying'; message: string }
+  | { kind: 'stalled'; reason: string; message: string };
+
+export function setHealth(previous: readonly Condition[] | undefined, health: Health, generation: number | undefined, now: Date): Condition[] {
+  switch (health.kind) {
+    case 'ok':
+      return removeConditions(previous, ['Reconciling', 'Stalled']);
+    case 'progressing':
+      return setConditions(removeConditions(previous, ['Stalled']), [{ type: 'Reconciling', status: 'True', reason: 'Progressing', message: health.message }], generation, now);
+    case 'retrying':
+      return setConditions(removeConditions(previous, ['Stalled']), [{ type: 'Reconciling', status: 'True', reason: 'ProgressingWithRetry', message: health.message }], generation, now);
+    case 'stalled':
+      return setConditions(removeConditions(previous, ['Reconciling']), [{ type: 'Stalled', status: 'True', reason: health.reason, message: health.message }], generation, now);
+  }
 }
 
 export function rfc3339(d: Date): string {
@@ -52,10 +88,14 @@ export interface RunContext {
   /** The sync-now value this run handled, if any. */
   syncNow?: string | undefined;
   nextSyncAt?: Date | undefined;
+  /** The status to start from (default: the object's); the controller passes the one it last wrote. */
+  previous?: AdSyncStatus | undefined;
+  /** Reconciling/Stalled after this run (default: ok). */
+  health?: Health | undefined;
 }
 
 function base(ctx: RunContext): AdSyncStatus {
-  const prev = ctx.adsync.status ?? {};
+  const prev = ctx.previous ?? ctx.adsync.status ?? {};
   const status: AdSyncStatus = { ...prev, observedGeneration: ctx.adsync.metadata.generation ?? prev.observedGeneration };
   if (ctx.syncNow !== undefined) status.lastHandledSyncNow = ctx.syncNow;
   if (ctx.nextSyncAt) status.nextSyncAt = rfc3339(ctx.nextSyncAt);
@@ -155,7 +195,7 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
       updates.push({ type: 'Ready', status: 'False', reason: a.result, message }, { type: 'Synced', status: 'False', reason: a.result, message });
     }
   }
-  status.conditions = setConditions(status.conditions, updates, gen, ctx.now);
+  status.conditions = setHealth(setConditions(status.conditions, updates, gen, ctx.now), ctx.health ?? { kind: 'ok' }, gen, ctx.now);
   return status;
 }
 
@@ -185,29 +225,33 @@ export function statusAfterError(ctx: RunContext, err: AdSyncError, startedAt: D
       message: clip(`${err.reason}: ${detail}`),
     };
   }
-  status.conditions = setConditions(status.conditions, updates, gen, ctx.now);
+  status.conditions = setHealth(setConditions(status.conditions, updates, gen, ctx.now), ctx.health ?? { kind: 'stalled', reason: err.reason, message: detail }, gen, ctx.now);
+  return status;
+}
+
+/** Status of a suspended object: conditions kept but Reconciling (nothing runs), no next run. */
+export function statusWhenSuspended(ctx: RunContext): AdSyncStatus {
+  const status = base({ ...ctx, nextSyncAt: undefined });
+  if (status.conditions) status.conditions = removeConditions(status.conditions, ['Reconciling']);
   return status;
 }
 
 /**
- * Status of an object whose spec does not validate: Ready False with reason
- * InvalidSpec, no next run. Undefined when the status already says exactly that
- * for this generation (nothing to write, no new event).
+ * Status while a run is in progress: Reconciling True (kstatus InProgress),
+ * Stalled removed. observedGeneration stays until the run ends (as Flux does).
  */
-export function statusForInvalidSpec(raw: { metadata?: Record<string, unknown> | undefined; status?: unknown }, message: string, now: Date): AdSyncStatus | undefined {
-  const parsed = adSyncStatusSchema.safeParse(raw.status ?? {});
-  const prev: AdSyncStatus = parsed.success ? parsed.data : {};
-  const generation = typeof raw.metadata?.generation === 'number' ? raw.metadata.generation : undefined;
-  const ready = prev.conditions?.find((c) => c.type === 'Ready');
-  const text = clip(message);
-  if (ready?.reason === 'InvalidSpec' && ready.message === text && prev.observedGeneration === generation && prev.nextSyncAt === undefined) return undefined;
-  const status: AdSyncStatus = { ...prev, ...(generation !== undefined ? { observedGeneration: generation } : {}) };
-  delete status.nextSyncAt;
-  status.conditions = setConditions(prev.conditions, [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }], generation, now);
-  return status;
+export function statusRunStarted(previous: AdSyncStatus, generation: number | undefined, message: string, now: Date): AdSyncStatus {
+  return { ...previous, conditions: setHealth(previous.conditions, { kind: 'progressing', message }, generation, now) };
 }
 
-/** Status of a suspended object: conditions kept, no next run. */
-export function statusWhenSuspended(ctx: RunContext): AdSyncStatus {
-  return base({ ...ctx, nextSyncAt: undefined });
+/** Status of an object whose stored spec is invalid (refused at admission today, but stored before). */
+export function statusInvalidSpec(previous: AdSyncStatus, generation: number | undefined, message: string, now: Date): AdSyncStatus {
+  const conditions = setConditions(previous.conditions, [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }], generation, now);
+  const status: AdSyncStatus = {
+    ...previous,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    conditions: setHealth(conditions, { kind: 'stalled', reason: 'InvalidSpec', message }, generation, now),
+  };
+  delete status.nextSyncAt;
+  return status;
 }

@@ -1,23 +1,31 @@
 /**
  * Reads Secrets from the cluster with `get` (never list/watch, so RBAC stays
  * minimal), fresh at every call: a rotated password is used at the next run.
+ * `onRead` learns each Secret's resourceVersion (null: not found), never its data.
  */
-import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import { AdSyncError, configError } from '../errors.ts';
 import { decodeSecret, secretSchema, type SecretSource } from '../config/secrets.ts';
+import { apiStatusCode } from '../runtime/api-status.ts';
 
-export function kubeSecretSource(core: CoreV1Api, label = 'the cluster'): SecretSource {
+export type SecretReadObserver = (namespace: string, name: string, resourceVersion: string | null) => void;
+
+export function kubeSecretSource(core: CoreV1Api, label = 'the cluster', onRead?: SecretReadObserver): SecretSource {
   return {
     async get(namespace, name) {
       try {
         const secret = await core.readNamespacedSecret({ name, namespace });
+        onRead?.(namespace, name, secret.metadata?.resourceVersion ?? '');
         const parsed = secretSchema.safeParse({ ...secret, kind: 'Secret' });
         if (!parsed.success) throw configError('InvalidSecret', `Secret ${namespace}/${name} could not be read: unexpected shape`);
         return decodeSecret(parsed.data);
       } catch (err) {
         if (err instanceof AdSyncError) throw err;
-        const code = err instanceof ApiException ? err.code : undefined;
-        if (code === 404) return undefined;
+        const code = apiStatusCode(err);
+        if (code === 404) {
+          onRead?.(namespace, name, null);
+          return undefined;
+        }
         if (code === 401 || code === 403) {
           throw configError('SecretNotFound', `Not allowed to get Secret ${namespace}/${name} in ${label} (HTTP ${code}): check RBAC`);
         }

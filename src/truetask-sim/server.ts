@@ -15,6 +15,15 @@ import { validateCreateBody, validateListQuery, validatePatchBody, type Fields }
 
 export type { AuditEntry, FaultCounts, Faults, SeedUser, SimToken, SimUser } from './types.ts';
 
+export interface CreateAttempt {
+  /** ISO timestamp. */
+  at: string;
+  /** The email of the body, when it had one. */
+  email: string | undefined;
+  /** The answer's status, or "dropped". */
+  status: number | 'dropped';
+}
+
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Beyond this the simulator stops reading and drops the connection. */
 const HARD_BODY_LIMIT = 8 * 1024 * 1024;
@@ -47,6 +56,11 @@ export interface TruetaskSimulator {
   audit(): AuditEntry[];
   /** Requests received in all, or for one method. */
   requests(method?: string): number;
+  /**
+   * Every POST /v1/users that reached the simulator, oldest first, whatever its
+   * answer (201, 409, a fault): the create attempts, not only the users stored.
+   */
+  createAttempts(): CreateAttempt[];
   /** How many faults were injected so far. */
   faultCounts(): FaultCounts;
   close(): Promise<void>;
@@ -77,6 +91,16 @@ function validateFaults(f: Faults): Faults {
     if (!(f.rateLimit.retryAfterSeconds >= 0)) throw new Error('faults.rateLimit.retryAfterSeconds must be >= 0');
   }
   return structuredClone(f);
+}
+
+/** The `email` of a JSON body, if any (never anything else of it: the body holds a password). */
+function emailOf(text: string): string | undefined {
+  try {
+    const email = (JSON.parse(text) as { email?: unknown } | null)?.email;
+    return typeof email === 'string' ? email : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function digest(text: string): Buffer {
@@ -119,6 +143,7 @@ export async function startTruetaskSimulator(options: TruetaskSimulatorOptions):
   let total = 0;
   const byMethod = new Map<string, number>();
   const counts: FaultCounts = { rateLimited: 0, errors: 0, drops: 0, dropsAfterWrite: 0 };
+  const attempts: CreateAttempt[] = [];
   const log = options.logger;
   let closing = false;
 
@@ -238,8 +263,11 @@ export async function startTruetaskSimulator(options: TruetaskSimulatorOptions):
     if (body.aborted) return;
     const f = faults;
     faultRequests++;
-    const logLine = (status: number | 'dropped', tokenName?: string) =>
+    const isCreate = method === 'POST' && url.pathname === '/v1/users';
+    const logLine = (status: number | 'dropped', tokenName?: string) => {
+      if (isCreate) attempts.push({ at: new Date().toISOString(), email: emailOf(body.text), status });
       log?.info({ method, path: url.pathname, query: url.search || undefined, status, tokenName }, 'truetask-sim request');
+    };
 
     if (f.latencyMs) {
       await new Promise<void>((resolve) => setTimeout(resolve, f.latencyMs).unref());
@@ -317,6 +345,7 @@ export async function startTruetaskSimulator(options: TruetaskSimulatorOptions):
     audit: () => store.audit(),
     requests: (method) => (method === undefined ? total : (byMethod.get(method.toUpperCase()) ?? 0)),
     faultCounts: () => ({ ...counts }),
+    createAttempts: () => attempts.map((a) => ({ ...a })),
     close() {
       closing = true;
       return new Promise<void>((resolve) => {

@@ -1,5 +1,6 @@
 /**
- * The retry schedule: capped exponential back-off with full jitter, and Retry-After.
+ * The Truetask client's retry schedule: how many attempts, the back-off's bounds,
+ * and Retry-After.
  */
 
 export interface RetryPolicy {
@@ -28,18 +29,8 @@ export function resolveRetryPolicy(partial: Partial<RetryPolicy> = {}): RetryPol
   return { maxAttempts, baseDelayMs, maxDelayMs, maxRetryAfterMs };
 }
 
-/**
- * Delay before the attempt after `attempt` (1-based): uniformly random in
- * [0, min(maxDelayMs, baseDelayMs * 2^(attempt-1))] ("full jitter").
- */
-export function backoffDelayMs(attempt: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>, random: () => number): number {
-  const exp = Math.max(0, Math.floor(attempt) - 1);
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(exp, 52));
-  let r = random();
-  if (!Number.isFinite(r) || r < 0) r = 0;
-  if (r > 1) r = 1;
-  return Math.max(0, Math.floor(r * ceiling));
-}
+/** The project's one back-off (src/runtime/backoff.ts), used between attempts. */
+export { backoffDelayMs } from '../runtime/backoff.ts';
 
 /**
  * Parses a Retry-After header (delta-seconds or an HTTP date) into milliseconds,

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { Logger } from '../log.ts';
 import { truetaskError, type AdSyncError } from '../errors.ts';
 import { resolveRetryPolicy } from './backoff.ts';
+import { sleep } from '../runtime/sleep.ts';
 import { TruetaskApiError, UserExistsError, UserNotFoundError, clip, scrub } from './errors.ts';
 import { createTransport, type HttpResponse } from './transport.ts';
 import {
@@ -57,7 +58,7 @@ export interface TruetaskClient {
 export const LIST_PAGE_SIZE = 500;
 const MAX_PAGES = 10_000;
 
-const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 
 export function createTruetaskClient(options: TruetaskClientOptions): TruetaskClient {
   const timeoutSeconds = options.timeoutSeconds !== undefined && options.timeoutSeconds > 0 ? options.timeoutSeconds : 30;
@@ -71,7 +72,7 @@ export function createTruetaskClient(options: TruetaskClientOptions): TruetaskCl
     logger: options.logger,
     onRequest: options.onRequest,
     random: options.random ?? Math.random,
-    sleep: options.sleep ?? defaultSleep,
+    sleep: options.sleep ?? ((ms: number) => sleep(ms)),
   });
   const token = options.token;
 

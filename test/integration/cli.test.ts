@@ -161,8 +161,8 @@ describe('adsync sync', () => {
 });
 
 describe('connections and AD errors', () => {
-  const failure = async (over: Partial<ScenarioOptions>, command = 'preview') => {
-    const r = await cli([command], over);
+  const failure = async (over: Partial<ScenarioOptions>, command = 'preview', extra: string[] = []) => {
+    const r = await cli([command], over, extra);
     expect(r.code).toBe(1);
     expect(sim.audit()).toEqual([]);
     return r.stderr;
@@ -253,13 +253,26 @@ describe('connections and AD errors', () => {
     }
   });
 
-  it('a connection that keeps dropping mid-read fails the run and writes nothing', async () => {
+  it('a connection that keeps dropping mid-read fails a confirmed sync and writes nothing', async () => {
     const proxy = await cuttingProxy(Number.MAX_SAFE_INTEGER);
     try {
-      const err = await failure({ ldap: { url: proxy.url } }, 'sync');
+      // A real sync (--confirm, mode Sync): what it read before the cut would be enough to write.
+      const err = await failure({ mode: 'Sync', ldap: { url: proxy.url } }, 'sync', ['--confirm']);
       expect(err).toMatch(/ConnectionLost|Timeout/);
+      expect(proxy.connections()).toBeGreaterThanOrEqual(2); // it was cut, reconnected, and cut again
+      expect(sim.createAttempts()).toEqual([]);
+      expect(sim.requests('POST') + sim.requests('PATCH')).toBe(0);
     } finally {
       proxy.close();
+    }
+    // The same confirmed sync through a proxy that does not cut writes: the check above could fail.
+    const through = await cuttingProxy(0);
+    try {
+      const r = await cli(['sync'], { mode: 'Sync', ldap: { url: through.url } }, ['--confirm']);
+      expect(r.code).toBe(0);
+      expect(sim.audit().filter((a) => a.change.op === 'create')).toHaveLength(267);
+    } finally {
+      through.close();
     }
   });
 });

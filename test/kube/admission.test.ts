@@ -139,8 +139,7 @@ describe('the controller refuses a filter that does not parse: InvalidSpec, befo
       leaseName: 'unused',
       concurrency: 1,
       writeConcurrency: 2,
-      retryBaseMs: 200,
-      maxRetryMs: 1000,
+      schedule: { retryBaseMs: 200, retryMaxMs: 1000 },
       processMetrics: false,
     });
   });

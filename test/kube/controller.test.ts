@@ -82,11 +82,18 @@ describe('the AdSync controller', () => {
         { name: 'read-only', token: READ_ONLY_TOKEN, scope: 'read' },
       ],
       users: [
-        { email: 'owner@corp.example.com', name: 'The Owner', role: 'owner' },
-        { email: 'it.admin@corp.example.com', name: 'Preexisting Admin', role: 'admin' },
+        // In AD and in an admin group, but Truetask's owner: never "promoted" to admin.
+        { email: 'ada.lovelace@corp.example.com', name: 'Ada Lovelace', role: 'owner' },
+        // In AD, in no admin group, but an admin in Truetask: never downgraded to user.
+        { email: 'katherine.johnson@corp.example.com', name: 'Katherine Johnson', role: 'admin' },
       ],
     });
-    controller = await startController({
+    controller = await startOperator();
+    await createSecrets();
+  });
+
+  const startOperator = () =>
+    startController({
       kubeConfig: kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser }),
       logger: quiet,
       namespaces: [ns.name],
@@ -100,12 +107,11 @@ describe('the AdSync controller', () => {
       retryPeriodSeconds: 1,
       concurrency: 2,
       writeConcurrency: 4,
-      retryBaseMs: 500,
-      maxRetryMs: 4000,
+      // Shortened so that the tests see them happen; failure.test.ts runs the product's policy.
+      schedule: { retryBaseMs: 500, retryMaxMs: 4000, safetyNetMs: 2000 },
+      secretPollMs: 500,
       processMetrics: false,
     });
-    await createSecrets();
-  });
 
   afterAll(async () => {
     await controller?.stop();
@@ -137,11 +143,17 @@ describe('the AdSync controller', () => {
     expect(synced.preview).toMatchObject({ toCreate: 0, toPromote: 0, users: [] }); // nothing left to do
     const creates = sim.audit().filter((a) => a.change.op === 'create');
     expect(creates).toHaveLength(toCreate);
-    expect(new Set(creates.map((a) => a.email.toLowerCase())).size).toBe(toCreate);
+    // nobody created twice: every create the simulator was asked for (409s included) is a distinct email, and succeeded
+    const attempts = sim.createAttempts();
+    expect(attempts).toHaveLength(toCreate);
+    expect(new Set(attempts.map((a) => a.email?.toLowerCase())).size).toBe(toCreate);
+    expect(attempts.every((a) => a.status === 201)).toBe(true);
     expect(sim.audit().every((a) => a.token === TOKEN_NAME)).toBe(true);
-    // never a downgrade: the owner and the pre-existing admin are untouched
-    expect(sim.users().find((u) => u.email === 'owner@corp.example.com')?.role).toBe('owner');
-    expect(sim.audit().some((a) => a.email === 'owner@corp.example.com' || a.email === 'it.admin@corp.example.com')).toBe(false);
+    // never a downgrade: AD users who are Truetask's owner (in an admin group) or an admin (in none) are untouched
+    expect(sim.users().find((u) => u.email === 'ada.lovelace@corp.example.com')?.role).toBe('owner');
+    expect(sim.users().find((u) => u.email === 'katherine.johnson@corp.example.com')?.role).toBe('admin');
+    expect(sim.audit().some((a) => a.email === 'ada.lovelace@corp.example.com' || a.email === 'katherine.johnson@corp.example.com')).toBe(false);
+    expect(sim.requests('PATCH')).toBe(toPromote);
     await waitEvent('SyncSucceeded', 'corp', 'Normal');
 
     const writes = sim.audit().length;
@@ -149,6 +161,7 @@ describe('the AdSync controller', () => {
     const again = await waitStatus('sync-now handled', (st) => st.lastHandledSyncNow === 'second');
     expect(again.status!.lastSync).toMatchObject({ result: 'Succeeded', created: 0, promoted: 0 });
     expect(sim.audit()).toHaveLength(writes);
+    expect(sim.createAttempts()).toHaveLength(toCreate); // not even attempted again (the simulator would refuse a duplicate with 409)
   });
 
   it('picks up an AD change at the next run: a new user, and a new admin-group member', async () => {
@@ -181,25 +194,6 @@ describe('the AdSync controller', () => {
     expect(suspended.status!.lastHandledSyncNow).toBe('third');
     await patch('corp', { spec: { suspend: false } });
     await waitStatus('resumed and sync-now handled', (s) => s.lastHandledSyncNow === 'while-suspended');
-  });
-
-  it('runs on schedule: nextSyncAt is one interval (plus jitter) ahead, and a due run happens', async () => {
-    await createAdSync('scheduled', { spec: { interval: '1h', excludedOUs: [`OU=Staff,${ad.baseDN}`] } });
-    const first = await waitStatus('first scheduled preview', (s) => condition(s, 'Ready')?.status === 'True', 'scheduled');
-    const generatedAt = first.status!.preview!.generatedAt;
-    const next = Date.parse(first.status!.nextSyncAt!) - Date.parse(generatedAt);
-    expect(next).toBeGreaterThanOrEqual(3600_000 - 1000);
-    expect(next).toBeLessThanOrEqual(3960_000 + 1000);
-    // Make the next run due now (as if the hour had passed): the controller runs it.
-    await custom.patchNamespacedCustomObjectStatus(
-      { ...G, namespace: ns.name, name: 'scheduled', body: { status: { nextSyncAt: '2020-01-01T00:00:00Z' } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
-    const series = async (metric: string) => value((await metricsText()).split('\n').find((l) => l.startsWith(metric) && l.includes('name="scheduled"') && (!metric.includes('runs') || l.includes('kind="preview",result="success"'))));
-    await waitFor('a second scheduled run', async () => (await series('truetask_adsync_runs_total')) === 2);
-    const again = await waitStatus('nextSyncAt moved ahead again', (s) => Date.parse(s.nextSyncAt ?? '0') > Date.now() + 3500_000, 'scheduled');
-    expect(again.status!.lastHandledSyncNow).toBeUndefined();
-    expect(await series('truetask_adsync_interval_seconds')).toBe(3600);
   });
 
   it('refuses invalid specs at admission with a message that says what to fix', async () => {
@@ -238,10 +232,14 @@ describe('the AdSync controller', () => {
     await createAdSync('wrongpw', { ldap: { bindPasswordSecretRef: { name: 'wrong-pw' } } });
     o = await waitStatus('InvalidCredentials', (s) => condition(s, 'Ready')?.reason === 'InvalidCredentials', 'wrongpw');
     expect(condition(o.status, 'DirectoryConnected')).toMatchObject({ status: 'False', reason: 'InvalidCredentials' });
+    expect(condition(o.status, 'Stalled')?.status).toBe('True');
+    expect(condition(o.status, 'Stalled')?.message).toMatch(/try both bindDN formats.*not retried until a referenced Secret or the spec changes|interval is manual/);
+    expect(condition(o.status, 'Reconciling')).toBeUndefined();
     expect(JSON.stringify(o)).not.toContain('Wrong-password-1');
     await waitEvent('DirectoryError', 'wrongpw', 'Warning');
     await core.replaceNamespacedSecret({ namespace: ns.name, name: 'wrong-pw', body: { metadata: { name: 'wrong-pw' }, stringData: { password: ad.bindPassword } } });
-    await waitStatus('recovered from wrong password', (s) => condition(s, 'Ready')?.status === 'True', 'wrongpw');
+    o = await waitStatus('recovered from wrong password', (s) => condition(s, 'Ready')?.status === 'True', 'wrongpw');
+    expect(condition(o.status, 'Stalled')).toBeUndefined();
 
     // an unreachable DC, fixed by correcting the URL
     await createAdSync('unreachable', { ldap: { url: 'ldaps://127.0.0.1:1', tls: { caSecretRef: { name: 'ad-ca' }, serverName: ad.dcHostname } } });
@@ -265,12 +263,40 @@ describe('the AdSync controller', () => {
     await createAdSync('readonly', { mode: 'Sync', spec: { excludedOUs: [`OU=Staff,${ad.baseDN}`, `OU=Service Accounts,${ad.baseDN}`, `OU=Contractors,${ad.baseDN}`], truetask: { url: sim.url, tokenSecretRef: { name: 'ro-token' } } } });
     o = await waitStatus('Forbidden', (s) => condition(s, 'Ready')?.reason === 'Forbidden', 'readonly');
     expect(o.status!.lastSync).toMatchObject({ result: 'Failed', created: 0 });
-    expect(o.status!.nextSyncAt).toBeDefined();
+    // a person must act; interval is manual, so no attempt on its own: only a changed Secret, the spec or Sync Now
+    expect(condition(o.status, 'Stalled')).toMatchObject({ status: 'True', reason: 'Forbidden' });
+    expect(o.status!.nextSyncAt).toBeUndefined();
     await waitEvent('SyncFailed', 'readonly', 'Warning');
     await core.replaceNamespacedSecret({ namespace: ns.name, name: 'ro-token', body: { metadata: { name: 'ro-token' }, stringData: { token: TOKEN } } });
     o = await waitStatus('recovered from a read-only token', (s) => s.lastSync?.result === 'Succeeded', 'readonly');
     expect(condition(o.status, 'Synced')).toMatchObject({ status: 'True', reason: 'Succeeded' });
     expect(sim.users().some((u) => u.email === 'rita.readonly@corp.example.com')).toBe(true);
+  });
+
+  it('a stalled AdSync makes one safety-net attempt per period, and no other (a wrong password with an interval)', async () => {
+    await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'safety-pw' }, stringData: { password: 'Wrong-password-2' } } });
+    await createAdSync('safety', { spec: { interval: '1h' }, ldap: { bindPasswordSecretRef: { name: 'safety-pw' } } });
+    const binds = async () => value((await metricsText()).split('\n').find((l) => l.startsWith('truetask_adsync_ldap_errors_total') && l.includes('name="safety"') && l.includes('reason="InvalidCredentials"')));
+    const o = await waitFor('three safety-net attempts after the first, seen between two attempts', async () => {
+      if ((await binds()) < 4) return undefined;
+      const x = await get('safety');
+      return condition(x.status, 'Stalled')?.status === 'True' ? x : undefined;
+    }, { timeoutMs: 60_000 });
+    // each attempt schedules the next one a whole period (plus jitter) after it ended
+    const stalled = condition(o.status, 'Stalled')!;
+    expect(stalled.reason).toBe('InvalidCredentials');
+    const next = Date.parse(o.status!.nextSyncAt!);
+    expect(stalled.message).toContain(`safety-net attempt at ${o.status!.nextSyncAt}`);
+    // Stalled is removed while a run is in progress, so its transition time is when the last attempt failed.
+    const failedAt = Date.parse(stalled.lastTransitionTime);
+    expect(next - failedAt).toBeGreaterThanOrEqual(2000 - 1000); // RFC 3339 seconds
+    expect(next - failedAt).toBeLessThanOrEqual(2200 + 1000);
+    // every bind was a run of its own, reported once (the event follows the bind within the same run)
+    const failures = (await events('safety')).filter((e) => e.reason === 'DirectoryError').reduce((n, e) => n + (e.count ?? 1), 0);
+    const after = await binds();
+    expect(failures).toBeLessThanOrEqual(after);
+    expect(after - failures).toBeLessThanOrEqual(1);
+    await custom.deleteNamespacedCustomObject({ ...G, namespace: ns.name, name: 'safety' });
   });
 
   it('serves the spec metrics with the right values', async () => {
@@ -315,8 +341,34 @@ describe('the AdSync controller', () => {
     expect(await can('delete', 'adsyncs', ns.name, 'truetask.io')).toBe(false);
     expect(await can('create', 'pods')).toBe(false);
     expect(await can('delete', 'leases', ns.name, 'coordination.k8s.io')).toBe(false);
-    expect(await can('update', 'adsyncs', ns.name, 'truetask.io', '--subresource=status')).toBe(true);
-    expect(asOperator.getCurrentUser()).toBeDefined();
+    expect(await can('patch', 'adsyncs', ns.name, 'truetask.io', '--subresource=status')).toBe(true);
+    expect(await can('update', 'adsyncs', ns.name, 'truetask.io', '--subresource=status')).toBe(false); // status is patched, never replaced
+    // The controller above ran as this identity: it can get a Secret, and is refused a list of them.
+    const secrets = asOperator.makeApiClient(CoreV1Api);
+    expect((await secrets.readNamespacedSecret({ namespace: ns.name, name: 'ad-bind' })).metadata?.name).toBe('ad-bind');
+    expect(await secrets.listNamespacedSecret({ namespace: ns.name }).then(() => 200, (e: { code?: number }) => e.code)).toBe(403);
+  });
+
+  it('runs on schedule: nextSyncAt is one interval (plus jitter) ahead, and a restarted controller runs one that is due', async () => {
+    await createAdSync('scheduled', { spec: { interval: '1h', excludedOUs: [`OU=Staff,${ad.baseDN}`] } });
+    const first = await waitStatus('first scheduled preview', (s) => condition(s, 'Ready')?.status === 'True', 'scheduled');
+    const generatedAt = first.status!.preview!.generatedAt;
+    const next = Date.parse(first.status!.nextSyncAt!) - Date.parse(generatedAt);
+    expect(next).toBeGreaterThanOrEqual(3600_000 - 1000);
+    expect(next).toBeLessThanOrEqual(3960_000 + 1000);
+    // A status-only change is not a trigger (the controller's own writes are status-only changes too) ...
+    await custom.patchNamespacedCustomObjectStatus(
+      { ...G, namespace: ns.name, name: 'scheduled', body: { status: { nextSyncAt: '2020-01-01T00:00:00Z' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const series = async (metric: string) => value((await metricsText()).split('\n').find((l) => l.startsWith(metric) && l.includes('name="scheduled"') && (!metric.includes('runs') || l.includes('kind="preview",result="success"'))));
+    // ... but the schedule lives in the status: a restarted controller (or a new leader) finds this run due, as if the hour had passed.
+    await controller.stop();
+    controller = await startOperator();
+    await waitFor('a second scheduled run', async () => (await series('truetask_adsync_runs_total')) === 1, { timeoutMs: 60_000 });
+    const again = await waitStatus('nextSyncAt moved ahead again', (s) => Date.parse(s.nextSyncAt ?? '0') > Date.now() + 3500_000, 'scheduled');
+    expect(again.status!.lastHandledSyncNow).toBeUndefined();
+    expect(await series('truetask_adsync_interval_seconds')).toBe(3600);
   });
 });
 

@@ -1,7 +1,7 @@
 // Lease-based leader election against a real kube-apiserver.
 import { ApiException, CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLeaderElector, microTime, type LeaderElector, type LeaseApi } from '../../src/controller/leader.ts';
+import { createLeaderElector, microTime, type LeaderElector, type LeaseApi } from '../../src/runtime/leader.ts';
 import { silentLogger } from '../../src/log.ts';
 import { useTestNamespace } from '../support/kube-namespace.ts';
 import { waitFor } from '../support/kube-wait.ts';

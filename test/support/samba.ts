@@ -121,6 +121,14 @@ export interface StartSambaOptions {
   startTimeoutMs?: number;
   /** Progress lines (default: silent). */
   log?: (line: string) => void;
+  /**
+   * The domain's account lockout policy: lock an account after this many bad
+   * passwords (`samba-tool domain passwordsettings set --account-lockout-threshold`,
+   * applied to this DC's copy of the database before it starts; other DCs keep
+   * the default, no lockout). Lockouts then last `lockoutMinutes` (default 30).
+   */
+  lockoutThreshold?: number;
+  lockoutMinutes?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -893,6 +901,19 @@ export async function startSambaAD(opts: StartSambaOptions = {}): Promise<SambaA
     } else {
       Object.assign(timings, await provisionAndSeed(fx, dcDir, ip, log));
     }
+    if (opts.lockoutThreshold !== undefined) {
+      const minutes = String(opts.lockoutMinutes ?? 30);
+      const conf = await writeSmbConf(fx, dcDir, ip);
+      await run('samba-tool', [
+        'domain', 'passwordsettings', 'set',
+        `--account-lockout-threshold=${opts.lockoutThreshold}`,
+        `--account-lockout-duration=${minutes}`,
+        `--reset-account-lockout-after=${minutes}`,
+        `--configfile=${conf}`,
+        '-H', join(dcDir, 'private', 'sam.ldb'),
+      ]);
+      log(`account lockout after ${opts.lockoutThreshold} bad passwords, for ${minutes} min`);
+    }
     const proc = await startProcess(fx, dcDir, ip, logPath, startTimeoutMs);
     timings.startMs = proc.startMs;
     timings.totalMs = performance.now() - t0;
@@ -1018,6 +1039,16 @@ export async function modifyEntry(ad: SambaADInfo, dn: string, changes: Record<s
       : new Change({ operation: 'replace', modification: new Attribute({ type, values: Array.isArray(v) ? v : [v] }) }),
   );
   await withAdmin(ad, (c) => c.modify(dn, list));
+}
+
+/** An account's bad-password count and lockout time (0 or absent: not locked), read as Administrator. */
+export async function lockoutState(ad: SambaADInfo, dn: string): Promise<{ badPwdCount: number; lockoutTime: number }> {
+  return withAdmin(ad, async (c) => {
+    const { searchEntries } = await c.search(dn, { scope: 'base', attributes: ['badPwdCount', 'lockoutTime'] });
+    const e = searchEntries[0];
+    const num = (v: unknown) => Number(Array.isArray(v) ? v[0] : (v ?? 0)) || 0;
+    return { badPwdCount: num(e?.badPwdCount), lockoutTime: num(e?.lockoutTime) };
+  });
 }
 
 export async function deleteEntry(ad: SambaADInfo, dn: string): Promise<void> {

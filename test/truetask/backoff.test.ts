@@ -33,7 +33,7 @@ describe('backoff schedule', () => {
     );
   });
 
-  it('grows with the attempt until the cap (full jitter at r → 1)', () => {
+  it('grows with the attempt until the cap (at r → 1)', () => {
     const policy = { baseDelayMs: 100, maxDelayMs: 1000 };
     expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelayMs(a, policy, () => 0.9999999))).toEqual([99, 199, 399, 799, 999, 999]);
   });

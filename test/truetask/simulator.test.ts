@@ -229,3 +229,18 @@ describe('routes and audit', () => {
     expect(all).not.toContain(RW_TOKEN);
   });
 });
+
+describe('the create-attempt log (for tests that count what a client tried, not what was stored)', () => {
+  it('records every POST /v1/users with its answer, 409s included, and never the password', async () => {
+    const email = fresh();
+    const before = sim.createAttempts().length;
+    expect((await raw(sim, 'POST', '/v1/users', { body: validBody(email) })).status).toBe(201);
+    expect((await raw(sim, 'POST', '/v1/users', { body: validBody(email.toUpperCase()) })).status).toBe(409);
+    const mine = sim.createAttempts().slice(before);
+    expect(mine.map((a) => [a.email, a.status])).toEqual([
+      [email, 201],
+      [email.toUpperCase(), 409],
+    ]);
+    expect(JSON.stringify(sim.createAttempts())).not.toContain(PASSWORD);
+  });
+});

@@ -1,7 +1,7 @@
 // The probe/metrics server over real loopback HTTP.
 import { Gauge, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startHttpServer, type HttpServer } from '../../src/controller/http-server.ts';
+import { startHttpServer, type HttpServer } from '../../src/runtime/http-server.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { adSyncSchema, type AdSync } from '../../src/api/adsync.ts';
 import { adSyncStatusSchema } from '../../src/api/status.ts';
-import { setConditions, statusAfterError, statusAfterRun, statusForInvalidSpec } from '../../src/controller/status.ts';
+import { setConditions, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended } from '../../src/controller/status.ts';
 import { directoryError } from '../../src/errors.ts';
 import type { RunReport } from '../../src/reconcile/engine.ts';
 
@@ -89,17 +89,52 @@ describe('status', () => {
     expect(s.lastSync?.result).toBe('Failed');
   });
 
-  it('an invalid spec: Ready False with reason InvalidSpec, no next run; nothing new to write when it already says so', () => {
+  it('an invalid spec: Ready False and Stalled with reason InvalidSpec, no next run; what the last valid run found stays', () => {
     const now = new Date('2026-11-25T10:00:00Z');
     const previous = statusAfterRun({ adsync: adsync('Preview'), now, nextSyncAt: new Date('2026-11-25T16:00:00Z') }, report(3));
-    const raw = { metadata: { name: 'corp', generation: 4 }, spec: { userFilter: '(a=1)(b=2)' }, status: previous };
-    const status = statusForInvalidSpec(raw, 'spec.userFilter: not a filter', now);
-    expect(status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: 'spec.userFilter: not a filter', observedGeneration: 4 });
-    expect(status?.observedGeneration).toBe(4);
-    expect(status?.nextSyncAt).toBeUndefined();
-    expect(status?.preview?.toCreate).toBe(3); // what the last valid run found stays
-    expect(statusForInvalidSpec({ ...raw, status }, 'spec.userFilter: not a filter', now)).toBeUndefined();
-    expect(statusForInvalidSpec({ ...raw, status }, 'spec.userFilter: another problem', now)?.conditions?.find((c) => c.type === 'Ready')?.message).toBe('spec.userFilter: another problem');
-    expect(statusForInvalidSpec({ ...raw, metadata: { generation: 5 }, status }, 'spec.userFilter: not a filter', now)?.observedGeneration).toBe(5);
+    const status = statusInvalidSpec(previous, 4, 'spec.userFilter: not a filter', now);
+    expect(status.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: 'spec.userFilter: not a filter', observedGeneration: 4 });
+    expect(status.conditions?.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'InvalidSpec' });
+    expect(status.observedGeneration).toBe(4);
+    expect(status.nextSyncAt).toBeUndefined();
+    expect(status.preview?.toCreate).toBe(3);
+  });
+
+  describe('kstatus conditions', () => {
+    const types = (st: { conditions?: Array<{ type: string; status: string; reason: string }> }) => st.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`);
+    const now = new Date('2026-11-25T10:00:00Z');
+
+    it('a failure a person must fix: Stalled True with the AD reason and hint, no Reconciling', () => {
+      const err = directoryError('InvalidCredentials', 'fix-config', 'Bind refused (AD code 52e)');
+      const s = statusAfterError({ adsync: adsync('Sync'), now, health: { kind: 'stalled', reason: err.reason, message: err.detail } }, err, now);
+      expect(s.conditions?.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'InvalidCredentials', observedGeneration: 3, message: expect.stringMatching(/try both bindDN formats/) });
+      expect(s.conditions?.some((c) => c.type === 'Reconciling')).toBe(false);
+      expect(s.observedGeneration).toBe(3);
+    });
+
+    it('a run in progress: Reconciling True, Stalled removed, observedGeneration kept until the run ends', () => {
+      const err = directoryError('InvalidCredentials', 'fix-config', 'Bind refused');
+      const stalled = statusAfterError({ adsync: adsync('Sync'), now, health: { kind: 'stalled', reason: err.reason, message: err.detail } }, err, now);
+      const running = statusRunStarted({ ...stalled, observedGeneration: 2 }, 3, 'sync in progress (secret)', now);
+      expect(types(running)).toContain('Reconciling=True/Progressing');
+      expect(running.conditions?.some((c) => c.type === 'Stalled')).toBe(false);
+      expect(running.observedGeneration).toBe(2);
+    });
+
+    it('a transient failure waiting for its retry: Reconciling True (ProgressingWithRetry); a success removes both', () => {
+      const err = directoryError('ConnectionRefused', 'retry', 'Connection refused');
+      const retrying = statusAfterError({ adsync: adsync('Sync'), now, health: { kind: 'retrying', message: 'ConnectionRefused: attempt 1 failed' } }, err, now);
+      expect(types(retrying)).toContain('Reconciling=True/ProgressingWithRetry');
+      expect(retrying.conditions?.some((c) => c.type === 'Stalled')).toBe(false);
+      const ok = statusAfterRun({ adsync: { ...adsync('Preview'), status: retrying }, now }, report(1));
+      expect(types(ok)).toEqual(['Ready=True/Succeeded', 'DirectoryConnected=True/Connected', 'TruetaskConnected=True/Connected', 'Synced=False/PreviewMode']);
+    });
+
+    it('suspended: nothing is in progress', () => {
+      const running = statusRunStarted({}, 3, 'preview in progress', now);
+      const s = statusWhenSuspended({ adsync: adsync('Preview'), now, previous: running });
+      expect(s.conditions ?? []).toEqual([]);
+      expect(s.nextSyncAt).toBeUndefined();
+    });
   });
 });

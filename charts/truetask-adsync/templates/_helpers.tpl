@@ -81,7 +81,7 @@ the chart grants exactly these).
   verbs: ["get", "list", "watch"]
 - apiGroups: ["truetask.io"]
   resources: ["adsyncs/status"]
-  verbs: ["get", "update", "patch"]
+  verbs: ["get", "patch"]
 # Read the bind password, API token and CA bundles with get, at each run (no list/watch).
 - apiGroups: [""]
   resources: ["secrets"]

@@ -1,38 +1,44 @@
 /**
- * A work queue of object keys: de-duplicated, one run in flight per key, several
- * keys in parallel up to a limit, delayed re-adds (schedules), and capped
- * exponential back-off with jitter for keys whose handler failed.
+ * A work queue of object keys, like client-go's workqueue: de-duplicated, one
+ * run in flight per key (a key added while it runs runs once more afterwards),
+ * several keys in parallel up to a limit, and delayed re-adds.
+ *
+ * It decides nothing about retries of the work itself: the handler says when
+ * the key is due again (`requeueAfterMs`). Only a handler that throws (an
+ * unexpected error, e.g. the API server did not take a status write) is backed
+ * off here, per key, growing until the key's handler returns normally.
  */
 import type { Logger } from '../log.ts';
+import { backoffDelayMs, type BackoffPolicy } from './backoff.ts';
 
 export interface HandlerResult {
-  /** Run this key again after this many ms (the next scheduled run). */
-  requeueAfterMs?: number;
-  /** The run failed (and reported it): count it for back-off. */
-  failed?: boolean;
+  /** Run this key again after this many ms (replaces any schedule the key had). */
+  requeueAfterMs?: number | undefined;
 }
 
 export interface QueueOptions {
   concurrency: number;
   handler: (key: string) => Promise<HandlerResult>;
   logger: Logger;
-  baseBackoffMs?: number;
-  maxBackoffMs?: number;
+  /** Back-off of keys whose handler threw. Default 1 s doubling up to 5 min. */
+  errorBackoff?: BackoffPolicy;
   random?: () => number;
 }
 
 export class WorkQueue {
-  readonly #opts: Required<Omit<QueueOptions, 'logger'>> & { logger: Logger };
+  readonly #opts: QueueOptions;
+  readonly #errorBackoff: BackoffPolicy;
   readonly #pending = new Set<string>();
   readonly #inFlight = new Set<string>();
   readonly #dirty = new Set<string>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
-  readonly #failures = new Map<string, number>();
+  readonly #errors = new Map<string, number>();
   readonly #idleWaiters: Array<() => void> = [];
   #stopped = false;
 
   constructor(options: QueueOptions) {
-    this.#opts = { baseBackoffMs: 1000, maxBackoffMs: 5 * 60_000, random: Math.random, ...options };
+    this.#opts = options;
+    this.#errorBackoff = options.errorBackoff ?? { baseDelayMs: 1000, maxDelayMs: 5 * 60_000 };
   }
 
   /** Queues `key` now. Added while it runs, it runs once more afterwards. */
@@ -47,28 +53,21 @@ export class WorkQueue {
     this.#pump();
   }
 
-  /** Queues `key` after `ms`; an earlier pending schedule wins. */
+  /** Queues `key` after `ms`; an earlier schedule of the key wins. */
   addAfter(key: string, ms: number): void {
     if (this.#stopped) return;
     if (ms <= 0) return this.add(key);
-    const at = Date.now() + ms;
     const existing = this.#timers.get(key);
-    if (existing && existing.at <= at) return;
-    this.#clearTimer(key);
-    const timer = setTimeout(() => {
-      this.#timers.delete(key);
-      this.add(key);
-    }, ms);
-    timer.unref();
-    this.#timers.set(key, { at, timer });
+    if (existing && existing.at <= Date.now() + ms) return;
+    this.#schedule(key, ms);
   }
 
-  /** Drops every trace of `key` (the object was deleted). */
+  /** Drops every trace of `key` (the object was deleted). A run in flight ends normally. */
   forget(key: string): void {
     this.#clearTimer(key);
     this.#pending.delete(key);
     this.#dirty.delete(key);
-    this.#failures.delete(key);
+    this.#errors.delete(key);
   }
 
   /** When `key` is next scheduled, if it is. */
@@ -77,14 +76,9 @@ export class WorkQueue {
     return t ? new Date(t.at) : undefined;
   }
 
-  failures(key: string): number {
-    return this.#failures.get(key) ?? 0;
-  }
-
-  /** The back-off for a key's next attempt after `failures` failures: capped, with full jitter over its upper half. */
-  backoffMs(failures: number): number {
-    const exp = Math.min(this.#opts.maxBackoffMs, this.#opts.baseBackoffMs * 2 ** Math.max(0, failures - 1));
-    return Math.round(exp / 2 + (exp / 2) * this.#opts.random());
+  /** Handler errors (throws) of `key` in a row. */
+  errors(key: string): number {
+    return this.#errors.get(key) ?? 0;
   }
 
   get size(): number {
@@ -96,8 +90,19 @@ export class WorkQueue {
     this.#stopped = true;
     for (const key of [...this.#timers.keys()]) this.#clearTimer(key);
     this.#pending.clear();
+    this.#dirty.clear();
     if (this.#inFlight.size === 0) return;
     await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #schedule(key: string, ms: number): void {
+    this.#clearTimer(key);
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      this.add(key);
+    }, ms);
+    timer.unref();
+    this.#timers.set(key, { at: Date.now() + ms, timer });
   }
 
   #clearTimer(key: string): void {
@@ -120,24 +125,23 @@ export class WorkQueue {
     let requeueAfterMs: number | undefined;
     try {
       const result = await this.#opts.handler(key);
-      if (result.failed) {
-        const failures = (this.#failures.get(key) ?? 0) + 1;
-        this.#failures.set(key, failures);
-        requeueAfterMs = result.requeueAfterMs ?? this.backoffMs(failures);
-      } else {
-        this.#failures.delete(key);
-        requeueAfterMs = result.requeueAfterMs;
-      }
+      this.#errors.delete(key);
+      requeueAfterMs = result.requeueAfterMs;
     } catch (err) {
-      const failures = (this.#failures.get(key) ?? 0) + 1;
-      this.#failures.set(key, failures);
-      requeueAfterMs = this.backoffMs(failures);
-      this.#opts.logger.warn({ key, failures, retryInMs: requeueAfterMs, err: err instanceof Error ? err.message : String(err) }, 'run failed; backing off');
+      const errors = (this.#errors.get(key) ?? 0) + 1;
+      this.#errors.set(key, errors);
+      requeueAfterMs = backoffDelayMs(errors, this.#errorBackoff, this.#opts.random);
+      this.#opts.logger.warn({ key, errors, retryInMs: requeueAfterMs, err: err instanceof Error ? err.message : String(err) }, 'handler failed; backing off');
     } finally {
       this.#inFlight.delete(key);
     }
-    if (this.#dirty.delete(key)) this.add(key);
-    else if (requeueAfterMs !== undefined) this.addAfter(key, requeueAfterMs);
+    if (!this.#stopped) {
+      if (this.#dirty.delete(key)) this.add(key);
+      else if (requeueAfterMs !== undefined) {
+        if (requeueAfterMs <= 0) this.add(key);
+        else this.#schedule(key, requeueAfterMs);
+      }
+    }
     if (this.#inFlight.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
     this.#pump();
   }

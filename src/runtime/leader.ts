@@ -21,8 +21,10 @@
 // Date#toJSON -> V1MicroTime#toISOString ("2026-11-25T10:00:00.123000Z"); a plain
 // Date would go out with three digits and be refused, so every time written here
 // is a V1MicroTime. On reads client-node leaves these fields as the raw strings.
-import { ApiException, V1MicroTime, type CoordinationV1Api, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
+import { V1MicroTime, type CoordinationV1Api, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { apiErrorText as errorText, apiStatusCode as statusCode } from './api-status.ts';
+import { sleep as defaultSleep } from './sleep.ts';
 
 export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
 
@@ -70,22 +72,6 @@ export interface LeaderElector {
 /** client-go's JitterFactor for acquire retries; renewDeadline must exceed retryPeriod by it. */
 const JITTER = 1.2;
 
-export function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** A V1MicroTime (serialised with six fractional digits) for a Date. */
 export function microTime(at: Date): V1MicroTime {
   return new V1MicroTime(at.getTime());
@@ -99,18 +85,6 @@ function toMillis(v: unknown): number | undefined {
     return Number.isNaN(ms) ? undefined : ms;
   }
   return undefined;
-}
-
-function statusCode(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-function errorText(err: unknown): string {
-  const code = statusCode(err);
-  if (code !== undefined) return `HTTP ${code}`;
-  return err instanceof Error ? err.message : String(err);
 }
 
 const TIMED_OUT: unique symbol = Symbol('timed out');

@@ -1,11 +1,13 @@
-// The AdSync watcher on a real API server: lists, follows changes, restarts a
-// watch that went silent without relisting or losing events, and recovers from
-// an API server it cannot reach.
+// The runtime's informer on a real API server (watching AdSyncs): lists, follows
+// changes with the old object on updates, restarts a watch that went silent
+// without relisting or losing events, and backs off from an API server it cannot
+// reach (its waits are the runtime's sleep, which leaves no abort listener behind:
+// test/unit/runtime/helpers.test.ts).
 import { Writable } from 'node:stream';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { AdSyncWatcher } from '../../src/controller/watcher.ts';
+import { Informer } from '../../src/runtime/informer.ts';
 import { kubeConfigFor } from '../support/kube-apiserver.ts';
 import { createTestNamespace, type TestNamespace } from '../support/kube-namespace.ts';
 import { waitFor } from '../support/kube-wait.ts';
@@ -34,9 +36,9 @@ const adsync = (name: string) => ({
   },
 });
 
-describe('AdSync watcher', () => {
+describe('the runtime informer', () => {
   let ns: TestNamespace | undefined;
-  const watchers: AdSyncWatcher[] = [];
+  const watchers: Informer[] = [];
   afterAll(async () => {
     for (const w of watchers) await w.stop();
     await ns?.delete();
@@ -52,28 +54,33 @@ describe('AdSync watcher', () => {
 
     const seen: string[] = [];
     const { logger, lines } = capture();
-    const w = new AdSyncWatcher({
+    const w = new Informer({
       kubeConfig: admin,
+      resource: G,
       namespaces: [namespace],
       logger,
       idleTimeoutMs: 700,
-      onUpsert: (key) => seen.push(`upsert ${key}`),
-      onDelete: (key) => seen.push(`delete ${key}`),
+      onAdd: (key) => seen.push(`add ${key}`),
+      onUpdate: (key, oldObj, newObj) => seen.push(`update ${key} ${String(oldObj.metadata?.generation)}->${String(newObj.metadata?.generation)}`),
+      onDelete: (key, oldObj) => seen.push(`delete ${key} ${String(oldObj.metadata?.name)}`),
     });
     watchers.push(w);
     w.start();
-    await waitFor('initial list', () => w.hasSynced && seen.includes(`upsert ${namespace}/before`));
+    await waitFor('initial list', () => w.hasSynced && seen.includes(`add ${namespace}/before`));
 
     await custom.createNamespacedCustomObject({ ...G, namespace, body: adsync('after') });
     await waitFor('the new object', () => w.get(`${namespace}/after`) !== undefined);
+    // An update carries the old object: the generation moved from 1 to 2.
+    await custom.patchNamespacedCustomObject({ ...G, namespace, name: 'after', body: { spec: { mode: 'Sync' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await waitFor('the update with the old object', () => seen.includes(`update ${namespace}/after 1->2`));
 
     // Nothing changes for a while: the watch is restarted (not relisted) ...
     await waitFor('a silent watch restarted', () => lines.some((l) => l.includes('watch silent for too long')), { timeoutMs: 10_000 });
     // ... and the next change still arrives.
     await custom.deleteNamespacedCustomObject({ ...G, namespace, name: 'before' });
-    await waitFor('the delete', () => seen.includes(`delete ${namespace}/before`));
+    await waitFor('the delete', () => seen.includes(`delete ${namespace}/before before`));
     expect(w.keys()).toEqual([`${namespace}/after`]);
-    expect(lines.filter((l) => l.includes('list/watch of AdSyncs failed'))).toEqual([]);
+    expect(lines.filter((l) => l.includes('list/watch failed'))).toEqual([]);
   });
 
   it('backs off and keeps retrying while the API server cannot be reached', async () => {
@@ -85,12 +92,13 @@ describe('AdSync watcher', () => {
       currentContext: 'x',
     });
     const { logger, lines } = capture();
-    const w = new AdSyncWatcher({ kubeConfig: kc, logger, maxBackoffMs: 400, onUpsert: () => undefined, onDelete: () => undefined });
+    const w = new Informer({ kubeConfig: kc, resource: G, logger, maxBackoffMs: 400, onAdd: () => undefined, onUpdate: () => undefined, onDelete: () => undefined });
     watchers.push(w);
     w.start();
-    await waitFor('three failed attempts', () => lines.filter((l) => l.includes('list/watch of AdSyncs failed')).length >= 3, { timeoutMs: 10_000 });
-    const delays = lines.filter((l) => l.includes('list/watch of AdSyncs failed')).map((l) => (JSON.parse(l) as { retryInMs: number }).retryInMs);
-    expect(delays.every((d) => d >= 125 && d <= 400)).toBe(true);
+    await waitFor('three failed attempts', () => lines.filter((l) => l.includes('list/watch failed')).length >= 3, { timeoutMs: 10_000 });
+    const delays = lines.filter((l) => l.includes('list/watch failed')).map((l) => (JSON.parse(l) as { retryInMs: number }).retryInMs);
+    // the project's back-off: 500 ms doubling, capped here at 400 ms, over the upper half of each step
+    expect(delays.every((d) => d >= 200 && d <= 400)).toBe(true);
     expect(w.hasSynced).toBe(false);
     await w.stop();
   });

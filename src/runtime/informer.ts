@@ -1,27 +1,51 @@
 /**
- * List-then-watch of AdSyncs, in all namespaces or in each configured one, kept
- * in a cache. Robust like client-go's reflector: a failed list or watch is
- * retried with capped exponential back-off and jitter; 410 Gone relists; a watch
- * silent for longer than `idleTimeoutMs` is restarted; the server ends each watch
- * after a randomised timeout, which just resumes from the last resourceVersion.
+ * List-then-watch of one kind of custom object, in all namespaces or in each
+ * configured one, kept in a cache; robust like client-go's reflector: a failed
+ * list or watch is retried with the project's back-off; 410 Gone relists; a
+ * watch silent for longer than `idleTimeoutMs` is restarted; the server ends
+ * each watch after a randomised timeout, which just resumes from the last
+ * resourceVersion. Handlers get the old object on updates and deletes, so the
+ * caller's predicates can tell what changed (a relist reports what it missed as
+ * updates and deletes too).
  */
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, PLURAL } from '../api/spec.ts';
 import type { Logger } from '../log.ts';
+import { backoffDelayMs } from './backoff.ts';
+import { sleep } from './sleep.ts';
 
 export interface RawObject {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    generation?: number;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: string;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
 }
 
-export interface WatcherOptions {
+export interface ResourceType {
+  group: string;
+  version: string;
+  plural: string;
+}
+
+export interface InformerHandlers {
+  onAdd: (key: string, obj: RawObject) => void;
+  onUpdate: (key: string, oldObj: RawObject, newObj: RawObject) => void;
+  onDelete: (key: string, oldObj: RawObject) => void;
+}
+
+export interface InformerOptions extends InformerHandlers {
   kubeConfig: KubeConfig;
+  resource: ResourceType;
   /** Namespaces to watch; undefined or empty: all. */
   namespaces?: readonly string[] | undefined;
   logger: Logger;
-  onUpsert: (key: string, obj: RawObject) => void;
-  onDelete: (key: string) => void;
   idleTimeoutMs?: number;
+  /** Back-off of failed lists/watches: 500 ms doubling up to this. Default 30 s. */
   maxBackoffMs?: number;
   random?: () => number;
 }
@@ -31,21 +55,21 @@ export function keyOf(obj: RawObject): string {
 }
 
 interface ListResponse {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; continue?: string };
   items?: RawObject[];
 }
 
 class GoneError extends Error {}
 
-export class AdSyncWatcher {
-  readonly #opts: WatcherOptions;
+export class Informer {
+  readonly #opts: InformerOptions;
   readonly #cache = new Map<string, RawObject>();
   readonly #abort = new AbortController();
   readonly #synced = new Set<string>();
   #loops: Array<Promise<void>> = [];
-  #current: AbortController | undefined;
+  readonly #watches = new Set<AbortController>();
 
-  constructor(options: WatcherOptions) {
+  constructor(options: InformerOptions) {
     this.#opts = options;
   }
 
@@ -73,29 +97,43 @@ export class AdSyncWatcher {
 
   async stop(): Promise<void> {
     this.#abort.abort();
-    this.#current?.abort();
+    for (const w of this.#watches) w.abort();
     await Promise.allSettled(this.#loops);
   }
 
   #path(namespace: string | undefined): string {
-    return namespace ? `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${PLURAL}` : `/apis/${API_GROUP}/${API_VERSION}/${PLURAL}`;
+    const { group, version, plural } = this.#opts.resource;
+    return namespace ? `/apis/${group}/${version}/namespaces/${namespace}/${plural}` : `/apis/${group}/${version}/${plural}`;
   }
 
-  async #list(namespace: string | undefined): Promise<ListResponse> {
+  async #list(namespace: string | undefined): Promise<{ resourceVersion: string; items: RawObject[] }> {
     const api = this.#opts.kubeConfig.makeApiClient(CustomObjectsApi);
+    const { group, version, plural } = this.#opts.resource;
     const items: RawObject[] = [];
     let rv: string | undefined;
     let cont: string | undefined;
     do {
-      const params = { group: API_GROUP, version: API_VERSION, plural: PLURAL, limit: 500, ...(cont ? { _continue: cont } : {}) };
-      const body = (namespace
-        ? await api.listNamespacedCustomObject({ ...params, namespace })
-        : await api.listClusterCustomObject(params)) as ListResponse & { metadata?: { continue?: string } };
+      const params = { group, version, plural, limit: 500, ...(cont ? { _continue: cont } : {}) };
+      const body = (namespace ? await api.listNamespacedCustomObject({ ...params, namespace }) : await api.listClusterCustomObject(params)) as ListResponse;
       items.push(...(body.items ?? []));
       rv = body.metadata?.resourceVersion;
       cont = body.metadata?.continue || undefined;
     } while (cont);
-    return { metadata: { resourceVersion: rv ?? '' }, items };
+    return { resourceVersion: rv ?? '', items };
+  }
+
+  #upsert(key: string, obj: RawObject): void {
+    const old = this.#cache.get(key);
+    this.#cache.set(key, obj);
+    if (old === undefined) this.#opts.onAdd(key, obj);
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.#opts.onUpdate(key, old, obj);
+  }
+
+  #remove(key: string): void {
+    const old = this.#cache.get(key);
+    if (old === undefined) return;
+    this.#cache.delete(key);
+    this.#opts.onDelete(key, old);
   }
 
   #replace(namespace: string | undefined, items: RawObject[]): void {
@@ -103,51 +141,40 @@ export class AdSyncWatcher {
     for (const obj of items) {
       const key = keyOf(obj);
       seen.add(key);
-      this.#cache.set(key, obj);
-      this.#opts.onUpsert(key, obj);
+      this.#upsert(key, obj);
     }
     for (const key of [...this.#cache.keys()]) {
-      if ((namespace === undefined || key.startsWith(`${namespace}/`)) && !seen.has(key)) {
-        this.#cache.delete(key);
-        this.#opts.onDelete(key);
-      }
+      if ((namespace === undefined || key.startsWith(`${namespace}/`)) && !seen.has(key)) this.#remove(key);
     }
   }
 
   async #loop(namespace: string | undefined): Promise<void> {
-    const log = this.#opts.logger.child({ scope: namespace ?? '*' });
-    const random = this.#opts.random ?? Math.random;
-    const maxBackoff = this.#opts.maxBackoffMs ?? 30_000;
+    const log = this.#opts.logger.child({ resource: this.#opts.resource.plural, scope: namespace ?? '*' });
+    const policy = { baseDelayMs: 500, maxDelayMs: this.#opts.maxBackoffMs ?? 30_000 };
+    const signal = this.#abort.signal;
     let failures = 0;
-    while (!this.#abort.signal.aborted) {
+    while (!signal.aborted) {
       try {
         const list = await this.#list(namespace);
-        this.#replace(namespace, list.items ?? []);
+        if (signal.aborted) return;
+        this.#replace(namespace, list.items);
         this.#synced.add(namespace ?? '*');
-        let rv = list.metadata?.resourceVersion ?? '';
+        let rv = list.resourceVersion;
         failures = 0;
-        for (;;) {
-          if (this.#abort.signal.aborted) return;
+        while (!signal.aborted) {
           rv = await this.#watchOnce(namespace, rv, log);
           failures = 0;
         }
       } catch (err) {
-        if (this.#abort.signal.aborted) return;
+        if (signal.aborted) return;
         if (err instanceof GoneError) {
           log.info('watch expired (410 Gone); relisting');
           continue;
         }
         failures++;
-        const exp = Math.min(maxBackoff, 500 * 2 ** (failures - 1));
-        const delay = Math.round(exp / 2 + (exp / 2) * random());
-        log.warn({ err: err instanceof Error ? err.message : String(err), failures, retryInMs: delay }, 'list/watch of AdSyncs failed; retrying');
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delay);
-          this.#abort.signal.addEventListener('abort', () => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
+        const delay = backoffDelayMs(failures, policy, this.#opts.random);
+        log.warn({ err: err instanceof Error ? err.message : String(err), failures, retryInMs: delay }, 'list/watch failed; retrying');
+        await sleep(delay, signal);
       }
     }
   }
@@ -187,13 +214,8 @@ export class AdSyncWatcher {
               if (objRv) last = objRv;
               if (type === 'BOOKMARK') return;
               const key = keyOf(obj);
-              if (type === 'DELETED') {
-                this.#cache.delete(key);
-                this.#opts.onDelete(key);
-              } else {
-                this.#cache.set(key, obj);
-                this.#opts.onUpsert(key, obj);
-              }
+              if (type === 'DELETED') this.#remove(key);
+              else this.#upsert(key, obj);
             },
             (err: unknown) => {
               if (gone) reject(new GoneError('410 Gone'));
@@ -204,7 +226,7 @@ export class AdSyncWatcher {
           .then(
             (c) => {
               controller = c;
-              this.#current = c;
+              this.#watches.add(c);
               if (this.#abort.signal.aborted) c.abort();
             },
             reject,
@@ -212,6 +234,7 @@ export class AdSyncWatcher {
       });
     } finally {
       if (idleTimer) clearTimeout(idleTimer);
+      if (controller) this.#watches.delete(controller);
     }
   }
 }
