@@ -1,17 +1,16 @@
 /**
  * Reads what a sync needs from AD: the entries the user filter matches (only the
  * attributes needed), the admin groups resolved from DNs or names, and which
- * entries are members (through memberOf filters, never by reading large `member`
- * attributes). Any failure fails the whole read: no plan is made from a partial
- * directory.
+ * entries are members (membership.ts: a walk over groups and memberOf filters,
+ * never reading large `member` attributes). Any failure fails the whole read: no
+ * plan is made from a partial directory.
  */
 import { escapeFilter, type Entry } from 'ldapts';
 import { directoryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parseDn, tryParseDn } from './dn.ts';
+import { adminGroupMembers, DEFAULT_MEMBERSHIP_LIMITS, type MembershipLimits } from './membership.ts';
 import type { DirectorySession } from './session.ts';
-
-export const IN_CHAIN = '1.2.840.113556.1.4.1941';
 
 export interface ReadConfig {
   baseDN: string;
@@ -74,18 +73,16 @@ function toDirectoryEntry(entry: Entry, emailAttribute: string): DirectoryEntry 
 
 /** Confirms the base DN exists (a clear NoSuchBaseDN rather than an empty directory). */
 export async function checkBaseDN(session: DirectorySession, baseDN: string): Promise<void> {
-  await session.step('base DN', baseDN, async (client) => {
-    const { searchEntries } = await client.search(baseDN, { scope: 'base', filter: '(objectClass=*)', attributes: ['1.1'] });
-    if (searchEntries.length === 0) {
-      throw directoryError('NoSuchBaseDN', 'fix-config', `The base DN ${baseDN} was not found`);
-    }
-  });
+  const found = await session.search('the base DN', baseDN, { scope: 'base', filter: '(objectClass=*)', attributes: ['1.1'] });
+  if (found.length === 0) {
+    throw directoryError('NoSuchBaseDN', 'fix-config', `The base DN ${baseDN} was not found`);
+  }
 }
 
 export async function readUsers(session: DirectorySession, cfg: ReadConfig): Promise<DirectoryEntry[]> {
   let entries: DirectoryEntry[] = [];
   await session.pagedSearch(
-    'users',
+    `users matching spec.userFilter below ${cfg.baseDN}`,
     {
       base: cfg.baseDN,
       filter: cfg.userFilter,
@@ -108,12 +105,6 @@ export function groupByNameFilter(name: string): string {
   return escapeFilter`(&(objectClass=group)(|(sAMAccountName=${name})(cn=${name})))`;
 }
 
-/** Filter for entries of the user filter that are members of `groupDN`, nested or direct. */
-export function membersFilter(userFilter: string, groupDN: string, nested: boolean): string {
-  const rule = nested ? `memberOf:${IN_CHAIN}:` : 'memberOf';
-  return `(&${userFilter}(${rule}=${escapeFilter`${groupDN}`}))`;
-}
-
 function looksLikeDn(ref: string): boolean {
   return /^[A-Za-z][A-Za-z0-9-]*\s*=/.test(ref) && tryParseDn(ref) !== undefined;
 }
@@ -121,20 +112,13 @@ function looksLikeDn(ref: string): boolean {
 /** Finds the group a spec entry names: a DN, or a sAMAccountName / cn. */
 export async function resolveGroup(session: DirectorySession, cfg: ReadConfig, ref: string): Promise<ResolvedAdminGroup> {
   if (looksLikeDn(ref)) {
-    const dns = await session.step(`group ${ref}`, ref, async (client) => {
-      try {
-        const { searchEntries } = await client.search(ref, { scope: 'base', filter: '(objectClass=group)', attributes: ['1.1'] });
-        return searchEntries.map((e) => e.dn);
-      } catch (err) {
-        if ((err as { code?: unknown }).code === 32) return []; // noSuchObject: the group is not there
-        throw err;
-      }
-    });
+    // noSuchObject: the group is not there
+    const dns = (await session.search(`the admin group ${ref}`, ref, { scope: 'base', filter: '(objectClass=group)', attributes: ['1.1'] }, { missingIsEmpty: true })).map((e) => e.dn);
     return dns[0] ? { ref, found: true, dn: dns[0], members: new Set() } : { ref, found: false, members: new Set() };
   }
   let matches: Array<{ dn: string; sam?: string }> = [];
   await session.pagedSearch(
-    `group ${ref}`,
+    `the admin group named ${ref}`,
     {
       base: cfg.baseDN,
       filter: groupByNameFilter(ref),
@@ -160,37 +144,28 @@ export async function resolveGroup(session: DirectorySession, cfg: ReadConfig, r
   return rest.length > 0 ? { ref, found: true, dn: first, alsoMatched: rest, members: new Set() } : { ref, found: true, dn: first, members: new Set() };
 }
 
-/** Entries matched by the user filter that are members of `groupDN` (nested through the chain rule when asked). */
-export async function readMembers(session: DirectorySession, cfg: ReadConfig, groupDN: string): Promise<Set<string>> {
-  let members = new Set<string>();
-  await session.pagedSearch(
-    `members of ${groupDN}`,
-    {
-      base: cfg.baseDN,
-      filter: membersFilter(cfg.userFilter, groupDN, cfg.adminPromotion.nested),
-      scope: 'sub',
-      attributes: ['1.1'],
-      pageSize: cfg.pageSize,
-    },
-    (page) => {
-      for (const e of page) members.add(parseDn(e.dn).key);
-    },
-    () => {
-      members = new Set();
-    },
-  );
-  return members;
-}
-
 /** The whole read for a preview or a sync. */
-export async function readDirectory(session: DirectorySession, cfg: ReadConfig, logger: Logger): Promise<DirectoryRead> {
+export async function readDirectory(session: DirectorySession, cfg: ReadConfig, logger: Logger, limits: MembershipLimits = DEFAULT_MEMBERSHIP_LIMITS): Promise<DirectoryRead> {
   await checkBaseDN(session, cfg.baseDN);
   const entries = await readUsers(session, cfg);
   const adminGroups: ResolvedAdminGroup[] = [];
   if (cfg.adminPromotion.enabled) {
+    // The same group named twice (by DN and by name) is read once.
+    const byKey = new Map<string, Set<string>>();
+    const inScope = new Set(entries.map((e) => e.key));
     for (const ref of cfg.adminPromotion.groups) {
       const group = await resolveGroup(session, cfg, ref);
-      if (group.found && group.dn) group.members = await readMembers(session, cfg, group.dn);
+      if (group.found && group.dn) {
+        const key = parseDn(group.dn).key;
+        let members = byKey.get(key);
+        if (!members) {
+          const read = await adminGroupMembers(session, cfg, group.dn, cfg.adminPromotion.nested, inScope, limits);
+          members = read.members;
+          byKey.set(key, members);
+          logger.debug({ group: group.dn, nestedGroups: read.groups.length - 1, members: members.size }, 'admin group read');
+        }
+        group.members = members;
+      }
       if (group.alsoMatched) logger.warn({ ref, chosen: group.dn, alsoMatched: group.alsoMatched }, 'admin group name matches several groups; using the first');
       adminGroups.push(group);
     }
@@ -208,7 +183,7 @@ export interface ContainerInfo {
 export async function readContainers(session: DirectorySession, cfg: Pick<ReadConfig, 'baseDN' | 'pageSize'>): Promise<ContainerInfo[]> {
   let out: ContainerInfo[] = [];
   await session.pagedSearch(
-    'containers',
+    'OUs and containers',
     {
       base: cfg.baseDN,
       filter: '(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))',
