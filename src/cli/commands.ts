@@ -13,6 +13,7 @@ import { runEngine, testConnection } from '../reconcile/engine.ts';
 import { summarizeOUs } from '../reconcile/ou-summary.ts';
 import { createTruetaskClient, isUserExistsError, type TruetaskClient } from '../truetask/index.ts';
 import { readInputFile, type InputFile } from './input.ts';
+import { writeJson } from './json-out.ts';
 import * as render from './render.ts';
 
 export interface CommandContext {
@@ -64,7 +65,7 @@ function warnInsecure(ctx: CommandContext, which: string[]): void {
 }
 
 function printJson(ctx: CommandContext, value: unknown): void {
-  ctx.write(`${JSON.stringify(value, null, 2)}\n`);
+  writeJson(ctx.write, value);
 }
 
 /** Reads the file, resolves the whole configuration and opens a Truetask client for `fn`. */
