@@ -8,6 +8,7 @@
 import { escapeFilter, type Entry } from 'ldapts';
 import { directoryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { nameOf } from '../reconcile/names.ts';
 import { parseDn, tryParseDn } from './dn.ts';
 import { adminGroupMembers, DEFAULT_MEMBERSHIP_LIMITS, type MembershipLimits } from './membership.ts';
 import type { DirectorySession } from './session.ts';
@@ -20,16 +21,17 @@ export interface ReadConfig {
   adminPromotion: { enabled: boolean; groups: string[]; nested: boolean };
 }
 
-/** One directory entry, reduced to what planning needs. */
+/**
+ * One directory entry, reduced to what planning needs (100,000 of them are held at
+ * once): the name is worked out when the entry is read.
+ */
 export interface DirectoryEntry {
   dn: string;
   /** Canonical DN key (see dn.ts). */
   key: string;
   email?: string;
-  displayName?: string;
-  givenName?: string;
-  sn?: string;
-  cn?: string;
+  /** Rule 11, applied when read: displayName, else "givenName sn", else cn. */
+  name?: string;
 }
 
 export interface ResolvedAdminGroup {
@@ -60,14 +62,17 @@ export function firstString(entry: Entry, attribute: string): string | undefined
   return s === '' ? undefined : s;
 }
 
-function toDirectoryEntry(entry: Entry, emailAttribute: string): DirectoryEntry {
+export function toDirectoryEntry(entry: Entry, emailAttribute: string): DirectoryEntry {
   const out: DirectoryEntry = { dn: entry.dn, key: parseDn(entry.dn).key };
   const email = firstString(entry, emailAttribute);
   if (email !== undefined) out.email = email;
-  for (const attr of NAME_ATTRIBUTES) {
-    const v = firstString(entry, attr);
-    if (v !== undefined) out[attr] = v;
-  }
+  const name = nameOf({
+    displayName: firstString(entry, 'displayName'),
+    givenName: firstString(entry, 'givenName'),
+    sn: firstString(entry, 'sn'),
+    cn: firstString(entry, 'cn'),
+  });
+  if (name !== undefined) out.name = name;
   return out;
 }
 

@@ -61,7 +61,7 @@ function fakeTruetask(existing: ExistingUser[] = [], faults: { failCreate?: (ema
 
 const entry = (cn: string, email: string): DirectoryEntry => {
   const dn = `CN=${cn},OU=Staff,DC=corp`;
-  return { dn, key: parseDn(dn).key, cn, email };
+  return { dn, key: parseDn(dn).key, name: cn, email };
 };
 
 function planFor(entries: DirectoryEntry[], existing: ExistingUser[], admins: string[] = []): Plan {

@@ -2,12 +2,16 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseDn } from '../../src/ldap/dn.ts';
 import type { DirectoryEntry } from '../../src/ldap/reader.ts';
+import { nameOf, type NameAttributes } from '../../src/reconcile/names.ts';
 import { plan, type ExistingUser, type PlanInput, type Role } from '../../src/reconcile/plan.ts';
 
 const base = 'DC=corp,DC=example,DC=com';
-function entry(cn: string, ou: string, attrs: Partial<DirectoryEntry> = {}): DirectoryEntry {
+/** An entry as the reader makes it from these attributes (cn from the RDN unless given). */
+function entry(cn: string, ou: string, attrs: NameAttributes & { email?: string } = {}): DirectoryEntry {
   const dn = `CN=${cn},${ou},${base}`;
-  return { dn, key: parseDn(dn).key, cn: cn.replace(/\\/g, ''), ...attrs };
+  const { email, ...names } = attrs;
+  const name = nameOf({ cn: cn.replace(/\\/g, ''), ...names });
+  return { dn, key: parseDn(dn).key, ...(email === undefined ? {} : { email }), ...(name === undefined ? {} : { name }) };
 }
 function input(over: Partial<PlanInput>): PlanInput {
   return { entries: [], adminMembers: new Set(), excludedOUs: [], existing: [], promotion: false, emailAttribute: 'userPrincipalName', ...over };
@@ -87,6 +91,14 @@ describe('planner: rules of a sync', () => {
     expect(p.summary).toMatchObject({ directoryUsers: 2, toCreate: 1 });
     expect(p.rows.filter((r) => r.action === 'create')).toHaveLength(2);
     expect(p.rows.some((r) => r.reason.includes('same email as'))).toBe(true);
+  });
+
+  it('rule 11 when an entry is read: displayName, else givenName sn, else cn (trimmed, blanks ignored)', () => {
+    expect(nameOf({ displayName: ' Ada Lovelace ', givenName: 'A', sn: 'L', cn: 'ada' })).toBe('Ada Lovelace');
+    expect(nameOf({ displayName: '  ', givenName: 'Bob', sn: ' Builder', cn: 'bob' })).toBe('Bob Builder');
+    expect(nameOf({ sn: 'Hopper', cn: 'grace' })).toBe('Hopper');
+    expect(nameOf({ cn: 'Smith, John' })).toBe('Smith, John');
+    expect(nameOf({})).toBeUndefined();
   });
 
   it('rule 11: displayName, else givenName sn, else cn', () => {
