@@ -3,10 +3,18 @@
  * The `adsync` CLI: the edge where configuration, logger, clients are built and
  * passed down. Exit codes: 0 success, 1 a failed run, 2 invalid input.
  */
+import { setFlagsFromString } from 'node:v8';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../log.ts';
 import * as commands from './commands.ts';
+
+// Memory over speed, set before the heap grows: V8 otherwise lets the heap grow to three
+// or four times what is live while a run mostly waits on the DC. Measured at 100,000
+// users (npm run bench): preview/sync peak RSS ~170-200 MiB instead of 300-530 MiB and
+// the idle controller ~115 MiB instead of ~150 MiB, for about a third more CPU (more
+// frequent garbage collection); wall times are unchanged.
+setFlagsFromString('--optimize-for-size');
 
 function kubeConfigLoader(): () => Promise<KubeConfig | undefined> {
   return async () => {
