@@ -54,24 +54,34 @@ const NAME_ATTRIBUTES = ['displayName', 'givenName', 'sn', 'cn'] as const;
 export function firstString(entry: Entry, attribute: string): string | undefined {
   // ldapts keys attributes as the server spelled them; AD keeps the schema's case.
   const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
-  if (!key) return undefined;
-  const raw = entry[key];
+  return key === undefined ? undefined : asString(entry[key]);
+}
+
+function asString(raw: Entry[string] | undefined): string | undefined {
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (value === undefined) return undefined;
   const s = typeof value === 'string' ? value : value.toString('utf8');
   return s === '' ? undefined : s;
 }
 
+/** One pass over the entry's attributes (called 100,000 times in a large read). */
 export function toDirectoryEntry(entry: Entry, emailAttribute: string): DirectoryEntry {
+  const emailKey = emailAttribute.toLowerCase();
+  const names: { displayName?: string; givenName?: string; sn?: string; cn?: string } = {};
+  let email: string | undefined;
+  for (const k in entry) {
+    if (k === 'dn') continue;
+    // ldapts keys attributes as the server spelled them; AD keeps the schema's case.
+    const lower = k.toLowerCase();
+    if (lower === emailKey) email = asString(entry[k]);
+    else if (lower === 'displayname') names.displayName = asString(entry[k]);
+    else if (lower === 'givenname') names.givenName = asString(entry[k]);
+    else if (lower === 'sn') names.sn = asString(entry[k]);
+    else if (lower === 'cn') names.cn = asString(entry[k]);
+  }
   const out: DirectoryEntry = { dn: entry.dn, key: parseDn(entry.dn).key };
-  const email = firstString(entry, emailAttribute);
   if (email !== undefined) out.email = email;
-  const name = nameOf({
-    displayName: firstString(entry, 'displayName'),
-    givenName: firstString(entry, 'givenName'),
-    sn: firstString(entry, 'sn'),
-    cn: firstString(entry, 'cn'),
-  });
+  const name = nameOf(names);
   if (name !== undefined) out.name = name;
   return out;
 }

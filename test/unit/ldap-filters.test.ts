@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FilterParser } from 'ldapts';
-import { groupByNameFilter, describeGroupType } from '../../src/ldap/reader.ts';
+import { groupByNameFilter, describeGroupType, toDirectoryEntry } from '../../src/ldap/reader.ts';
 import { adBindSubCode, mapLdapError } from '../../src/ldap/errors.ts';
 import { directMembersFilter, groupsDirectlyInFilter } from '../../src/ldap/membership-filters.ts';
 import { domainOf } from '../../src/ldap/membership.ts';
@@ -29,6 +29,17 @@ describe('LDAP filters', () => {
   it('walks nested groups in the domain naming context of the admin group', () => {
     expect(domainOf(parseDn('CN=IT-Admins,OU=Groups,DC=corp,DC=example,DC=com'), 'OU=Staff,DC=x')).toBe('DC=corp,DC=example,DC=com');
     expect(domainOf(parseDn('CN=Admins,O=Example'), 'O=Example')).toBe('O=Example');
+  });
+
+  it('reduces an entry to DN, key, email and name, whatever case the server spells attributes in', () => {
+    const dn = 'CN=Smith\\, John,OU=Sales,DC=corp';
+    expect(toDirectoryEntry({ dn, userprincipalname: ['john@corp.example.com'], DisplayName: '', givenName: 'John', SN: [Buffer.from('Smith')], cn: 'Smith, John' }, 'userPrincipalName')).toEqual({
+      dn,
+      key: 'cn=smith%2C%20john,ou=sales,dc=corp',
+      email: 'john@corp.example.com',
+      name: 'John Smith',
+    });
+    expect(toDirectoryEntry({ dn, mail: [], cn: 'Smith, John' }, 'mail')).toEqual({ dn, key: 'cn=smith%2C%20john,ou=sales,dc=corp', name: 'Smith, John' });
   });
 
   it('decodes group types', () => {
