@@ -3,6 +3,7 @@
  * The `adsync` CLI: the edge where configuration, logger, clients are built and
  * passed down. Exit codes: 0 success, 1 a failed run, 2 invalid input.
  */
+import { once } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -48,6 +49,8 @@ function context(opts: CommonOptions, defaultLevel: string): commands.CommandCon
     logger: createLogger({ level: opts.logLevel ?? defaultLevel, destination: process.stderr }),
     loadKubeConfig: kubeConfigLoader(),
     write: (text) => process.stdout.write(text),
+    // stdout into a pipe is asynchronous: wait for it to drain rather than buffer a large output
+    drained: () => once(process.stdout, 'drain').then(() => undefined),
   };
 }
 
