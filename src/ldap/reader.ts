@@ -9,7 +9,7 @@ import { escapeFilter, type Entry } from 'ldapts';
 import { directoryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { nameOf } from '../reconcile/names.ts';
-import { parseDn, tryParseDn } from './dn.ts';
+import { dnKey, parseDn, tryParseDn } from './dn.ts';
 import { adminGroupMembers, DEFAULT_MEMBERSHIP_LIMITS, type MembershipLimits } from './membership.ts';
 import type { DirectorySession } from './session.ts';
 
@@ -23,12 +23,11 @@ export interface ReadConfig {
 
 /**
  * One directory entry, reduced to what planning needs (100,000 of them are held at
- * once): the name is worked out when the entry is read.
+ * once): the name is worked out when the entry is read, and the DN's canonical key
+ * (dnKey) is computed where it is needed rather than kept.
  */
 export interface DirectoryEntry {
   dn: string;
-  /** Canonical DN key (see dn.ts). */
-  key: string;
   email?: string;
   /** Rule 11, applied when read: displayName, else "givenName sn", else cn. */
   name?: string;
@@ -79,7 +78,7 @@ export function toDirectoryEntry(entry: Entry, emailAttribute: string): Director
     else if (lower === 'sn') names.sn = asString(entry[k]);
     else if (lower === 'cn') names.cn = asString(entry[k]);
   }
-  const out: DirectoryEntry = { dn: entry.dn, key: parseDn(entry.dn).key };
+  const out: DirectoryEntry = { dn: entry.dn };
   if (email !== undefined) out.email = email;
   const name = nameOf(names);
   if (name !== undefined) out.name = name;
@@ -167,7 +166,7 @@ export async function readDirectory(session: DirectorySession, cfg: ReadConfig, 
   if (cfg.adminPromotion.enabled) {
     // The same group named twice (by DN and by name) is read once.
     const byKey = new Map<string, Set<string>>();
-    const inScope = new Set(entries.map((e) => e.key));
+    const inScope = new Set(entries.map((e) => dnKey(e.dn)));
     for (const ref of cfg.adminPromotion.groups) {
       const group = await resolveGroup(session, cfg, ref);
       if (group.found && group.dn) {

@@ -3,7 +3,7 @@
  * sync makes (rules 1-5 and 8-11 of the spec). It never plans a downgrade, never
  * touches an owner, and planning again after applying a plan yields no change.
  */
-import { isWithinKey, parseDn, type Dn } from '../ldap/dn.ts';
+import { dnKey, isWithinKey, parseDn, type Dn } from '../ldap/dn.ts';
 import type { DirectoryEntry } from '../ldap/reader.ts';
 import { emailProblem, normalizeEmail } from './email.ts';
 
@@ -99,10 +99,11 @@ export function plan(input: PlanInput): Plan {
     start = end;
 
     const runRows: Array<PlanRow | undefined> = new Array<PlanRow | undefined>(run.length);
-    const valid: DirectoryEntry[] = [];
+    const valid: Array<{ entry: DirectoryEntry; key: string }> = [];
     run.forEach((entry, r) => {
       const raw = entry.email;
-      if (input.excludedOUs.some((ou) => isWithinKey(entry.key, ou.key))) {
+      const key = dnKey(entry.dn);
+      if (input.excludedOUs.some((ou) => isWithinKey(key, ou.key))) {
         summary.excluded++;
         runRows[r] = { email: raw?.trim() ?? null, name: entry.name ?? entry.dn, dn: entry.dn, role: null, action: 'exclude', reason: REASON.excluded };
         return;
@@ -120,18 +121,18 @@ export function plan(input: PlanInput): Plan {
         };
         return;
       }
-      valid.push(entry);
+      valid.push({ entry, key });
     });
 
     if (valid.length > 0) {
       // Rules 1-4 and 10: one Truetask user for the address, admin if any entry is.
       summary.directoryUsers += valid.length;
       const byKey = [...valid].sort((a, b) => cmp(a.key, b.key));
-      const first = byKey[0] as DirectoryEntry;
+      const first = (byKey[0] as { entry: DirectoryEntry }).entry;
       const firstEmail = (first.email as string).trim();
-      const wantAdmin = input.promotion && valid.some((e) => input.adminMembers.has(e.key));
+      const wantAdmin = input.promotion && valid.some((v) => input.adminMembers.has(v.key));
       const desired: 'admin' | 'user' = wantAdmin ? 'admin' : 'user';
-      const dns = byKey.map((e) => e.dn);
+      const dns = byKey.map((v) => v.entry.dn);
       const current = existingByEmail.get(runEmail);
       let action: RowAction;
       let role: PlanRow['role'];

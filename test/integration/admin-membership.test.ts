@@ -6,7 +6,7 @@
 import { Attribute, Client, type Entry } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isAdSyncError } from '../../src/errors.ts';
-import { parseDn } from '../../src/ldap/dn.ts';
+import { dnKey, parseDn } from '../../src/ldap/dn.ts';
 import { adminGroupMembers, nestedGroups, type MembershipLimits } from '../../src/ldap/membership.ts';
 import { readUsers } from '../../src/ldap/reader.ts';
 import { DirectorySession } from '../../src/ldap/session.ts';
@@ -89,7 +89,7 @@ const scopes = new Map<string, Set<string>>();
 async function inScope(filter: string): Promise<Set<string>> {
   let s = scopes.get(filter);
   if (!s) {
-    s = new Set((await readUsers(session, cfg(filter))).map((e) => e.key));
+    s = new Set((await readUsers(session, cfg(filter))).map((e) => dnKey(e.dn)));
     scopes.set(filter, s);
   }
   return s;

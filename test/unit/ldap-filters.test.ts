@@ -31,15 +31,14 @@ describe('LDAP filters', () => {
     expect(domainOf(parseDn('CN=Admins,O=Example'), 'O=Example')).toBe('O=Example');
   });
 
-  it('reduces an entry to DN, key, email and name, whatever case the server spells attributes in', () => {
+  it('reduces an entry to DN, email and name, whatever case the server spells attributes in', () => {
     const dn = 'CN=Smith\\, John,OU=Sales,DC=corp';
     expect(toDirectoryEntry({ dn, userprincipalname: ['john@corp.example.com'], DisplayName: '', givenName: 'John', SN: [Buffer.from('Smith')], cn: 'Smith, John' }, 'userPrincipalName')).toEqual({
       dn,
-      key: 'cn=smith%2C%20john,ou=sales,dc=corp',
       email: 'john@corp.example.com',
       name: 'John Smith',
     });
-    expect(toDirectoryEntry({ dn, mail: [], cn: 'Smith, John' }, 'mail')).toEqual({ dn, key: 'cn=smith%2C%20john,ou=sales,dc=corp', name: 'Smith, John' });
+    expect(toDirectoryEntry({ dn, mail: [], cn: 'Smith, John' }, 'mail')).toEqual({ dn, name: 'Smith, John' });
   });
 
   it('decodes group types', () => {
