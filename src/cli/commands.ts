@@ -13,6 +13,7 @@ import { runEngine, testConnection } from '../reconcile/engine.ts';
 import { summarizeOUs } from '../reconcile/ou-summary.ts';
 import { createTruetaskClient, isUserExistsError, type TruetaskClient } from '../truetask/index.ts';
 import { readInputFile, type InputFile } from './input.ts';
+import { writeJson } from './json-out.ts';
 import * as render from './render.ts';
 
 export interface CommandContext {
@@ -21,7 +22,9 @@ export interface CommandContext {
   logger: Logger;
   /** Loads the current kube context, for Secrets not in the file; undefined when there is none. */
   loadKubeConfig: () => Promise<KubeConfig | undefined>;
-  write: (text: string) => void;
+  /** Writes to stdout; false when the stream is full (as stream.write), then wait for `drained`. */
+  write: (text: string) => boolean | void;
+  drained?: () => Promise<void>;
 }
 
 export const EXIT_OK = 0;
@@ -63,8 +66,8 @@ function warnInsecure(ctx: CommandContext, which: string[]): void {
   for (const w of which) ctx.logger.warn({ target: w }, `TLS verification is disabled for ${w} (insecureSkipVerify): the connection can be intercepted`);
 }
 
-function printJson(ctx: CommandContext, value: unknown): void {
-  ctx.write(`${JSON.stringify(value, null, 2)}\n`);
+function printJson(ctx: CommandContext, value: unknown): Promise<void> {
+  return writeJson(ctx.write, value, ctx.drained);
 }
 
 /** Reads the file, resolves the whole configuration and opens a Truetask client for `fn`. */
@@ -83,7 +86,7 @@ async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client
 export async function testConnectionCommand(ctx: CommandContext): Promise<number> {
   return withEngine(ctx, async (cfg, client) => {
     const check = await testConnection(cfg, { logger: ctx.logger, truetask: client });
-    if (ctx.output === 'json') printJson(ctx, render.connectionJson(check));
+    if (ctx.output === 'json') await printJson(ctx, render.connectionJson(check));
     else ctx.write(`${render.connectionTable(check)}\n`);
     return check.directory.ok && check.truetask.ok ? EXIT_OK : EXIT_FAILED;
   });
@@ -106,7 +109,7 @@ export async function discoverOUsCommand(ctx: CommandContext): Promise<number> {
     const [containers, users] = [await readContainers(session, cfg.read), await readUsers(session, cfg.read)];
     return summarizeOUs(containers, users, cfg.excludedOUs);
   });
-  if (ctx.output === 'json') printJson(ctx, { organizationalUnits: ous });
+  if (ctx.output === 'json') await printJson(ctx, { organizationalUnits: ous });
   else ctx.write(`${render.ousTable(ous)}\n`);
   return EXIT_OK;
 }
@@ -120,7 +123,7 @@ export async function discoverGroupsCommand(ctx: CommandContext): Promise<number
       adminGroup: refs.includes(g.name.toLowerCase()) || refs.includes((g.sAMAccountName ?? '').toLowerCase()) || refs.includes(g.dn.toLowerCase()),
     }));
   });
-  if (ctx.output === 'json') printJson(ctx, { groups });
+  if (ctx.output === 'json') await printJson(ctx, { groups });
   else ctx.write(`${render.groupsTable(groups)}\n`);
   return EXIT_OK;
 }
@@ -134,7 +137,7 @@ export async function runCommand(ctx: CommandContext, opts: { apply: boolean; al
       concurrency: opts.concurrency,
       withContainers: false,
     });
-    if (ctx.output === 'json') printJson(ctx, opts.apply ? render.syncJson(report) : render.previewJson(report));
+    if (ctx.output === 'json') await printJson(ctx, opts.apply ? render.syncJson(report) : render.previewJson(report));
     else ctx.write(`${opts.apply ? render.syncTable(report) : render.previewTable(report, { all: opts.all })}\n`);
     if (report.apply?.abortedBy) throw report.apply.abortedBy;
     return !report.apply || report.apply.result === 'Succeeded' ? EXIT_OK : EXIT_FAILED;
