@@ -45,14 +45,15 @@ the simulator, and the operator's sync-now latency and memory. Prints one table.
     'skip-controller': { type: 'boolean', default: false },
   },
 });
-const sizes = values.users.split(',').map((s) => Number(s.trim()));
-const RUNS = Number(values.runs);
-const PAGE = Number(values['page-size']);
-const CONCURRENCY = Number(values.concurrency);
-if (sizes.some((n) => !Number.isInteger(n) || n < 0)) usageError(`bench: --users must be whole numbers, got ${JSON.stringify(values.users)}`);
-if (!Number.isInteger(RUNS) || RUNS < 1) usageError(`bench: --runs must be at least 1, got ${JSON.stringify(values.runs)}`);
-if (!Number.isInteger(PAGE) || PAGE < 1 || PAGE > 1000) usageError(`bench: --page-size must be 1-1000, got ${JSON.stringify(values['page-size'])}`);
-if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1 || CONCURRENCY > 64) usageError(`bench: --concurrency must be 1-64, got ${JSON.stringify(values.concurrency)}`);
+const whole = (s: string): number => (/^[0-9]+$/.test(s.trim()) ? Number(s.trim()) : NaN);
+const sizes = values.users.split(',').map(whole);
+const RUNS = whole(values.runs);
+const PAGE = whole(values['page-size']);
+const CONCURRENCY = whole(values.concurrency);
+if (sizes.some((n) => Number.isNaN(n))) usageError(`bench: --users must be whole numbers, got ${JSON.stringify(values.users)}`);
+if (Number.isNaN(RUNS) || RUNS < 1) usageError(`bench: --runs must be at least 1, got ${JSON.stringify(values.runs)}`);
+if (Number.isNaN(PAGE) || PAGE < 1 || PAGE > 1000) usageError(`bench: --page-size must be 1-1000, got ${JSON.stringify(values['page-size'])}`);
+if (Number.isNaN(CONCURRENCY) || CONCURRENCY < 1 || CONCURRENCY > 64) usageError(`bench: --concurrency must be 1-64, got ${JSON.stringify(values.concurrency)}`);
 
 // Loaded once the arguments are known to be good (--help and bad flags answer at once).
 const { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
