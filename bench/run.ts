@@ -3,6 +3,7 @@
  *  1. `adsync preview` against a large seeded Samba AD: wall time and peak RSS,
  *     next to `ldapsearch` reading the same entries with the same filter and page size;
  *  2. `adsync sync --confirm` of that directory into the simulator, then an idle re-sync;
+ *     then the leavers report (bench/leavers.ts) after disabling up to 1,000 users;
  *  3. the operator: time from setting truetask.io/sync-now to the status being
  *     updated, and the controller process's idle memory.
  *   node bench/run.ts [--users 10000] [--skip-controller]
@@ -93,6 +94,10 @@ try {
   const r2 = (JSON.parse(resync.stdout) as { result: { created: number } }).result;
   console.log(`\nsync --confirm : ${r1.created} created in ${sync.wall.toFixed(2)} s (${(r1.created / sync.wall).toFixed(0)} users/s, concurrency 4), peak RSS ${sync.rssMiB.toFixed(0)} MiB`);
   console.log(`re-sync        : ${r2.created} created in ${resync.wall.toFixed(2)} s (${sim.audit().length} writes in the audit log in all)`);
+
+  // 2b. the leavers report (bench/leavers.ts): its extra LDAP search, and no Truetask request of its own
+  const { benchLeavers } = await import('./leavers.ts');
+  console.log(`\n${(await benchLeavers({ ad, sim, file, main, timed, extraGeneratedUsers: extra, pageSize: PAGE, disable: Math.min(1000, extra + 250) })).join('\n')}`);
 
   // 3. the operator
   if (!values['skip-controller']) {
