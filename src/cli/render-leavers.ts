@@ -19,7 +19,7 @@ export function leaversTable(report: LeaversReport): string {
     `Leavers:   ${report.disabled} disabled in AD, ${report.notInDirectory} not in the directory (Truetask users with role user or admin; nothing is changed)`,
     `Domains:   ${domains}`,
   ];
-  if (report.users.length === 0) out.push('', 'No leavers: every Truetask user in these domains is an enabled account the user filter matches.');
+  if (report.users.length === 0) out.push('', 'No leavers: no Truetask user or admin in these domains is disabled in AD or missing from it.');
   else out.push('', renderTable(['REASON', 'EMAIL', 'NAME', 'ROLE'], report.users.map((u) => [u.reason, u.email, u.name, u.role])));
   return out.join('\n');
 }

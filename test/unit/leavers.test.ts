@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { adSyncStatusSchema, MAX_LEAVERS } from '../../src/api/status.ts';
+import { leaversJson, leaversTable } from '../../src/cli/render-leavers.ts';
 import type { EngineConfig } from '../../src/config/engine-config.ts';
 import { leaversAfterFailure, leaversAfterRun, leaversStatus } from '../../src/controller/leavers-status.ts';
 import { disabledAccountsFilter } from '../../src/ldap/disabled-accounts.ts';
@@ -121,6 +122,24 @@ describe('the leavers report', () => {
     expect(disabledAccountsFilter('mail').toString()).toBe('(&(objectCategory=person)(objectClass=user)(mail=*)(userAccountControl:1.2.840.113556.1.4.803:=2))');
     // what it sends is what the project's own filter parser reads back from that text
     expect(parseFilter(disabledAccountsFilter('mail').toString()).toString()).toBe(disabledAccountsFilter('mail').toString());
+  });
+});
+
+describe('what adsync report leavers prints', () => {
+  it('JSON: the status names with every leaver and the owned domains; a table that says when there is nobody', () => {
+    const r = findLeavers({ matched: [m('a@corp.example.com')], disabled: { emails: new Set(['b@corp.example.com']), excludedEmails: new Set() }, existing: [tt('b@corp.example.com', 'admin', 'Bee')] });
+    expect(leaversJson(r, new Date('2026-11-25T10:00:00Z'))).toEqual({
+      generatedAt: '2026-11-25T10:00:00.000Z',
+      disabled: 1,
+      notInDirectory: 0,
+      ownedDomains: ['corp.example.com'],
+      users: [{ email: 'b@corp.example.com', name: 'Bee', role: 'admin', reason: 'Disabled' }],
+    });
+    expect(leaversTable(r).split('\n').slice(-2)).toEqual(['REASON    EMAIL               NAME  ROLE', 'Disabled  b@corp.example.com  Bee   admin']);
+    const empty = leaversTable(findLeavers({ matched: [], disabled: none, existing: [] }));
+    expect(empty).toMatch(/^Leavers: +0 disabled in AD, 0 not in the directory/);
+    expect(empty).toMatch(/^Domains: +none \(no directory user has a usable email\)$/m);
+    expect(empty).toMatch(/No leavers/);
   });
 });
 
