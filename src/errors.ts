@@ -27,7 +27,7 @@ export const directoryReasons = [
   'AccountLocked',
   'NoSuchBaseDN',
   'InsufficientAccess',
-  'PartialRead',
+  'SearchTimeLimitExceeded',
   'DirectoryError',
 ] as const;
 
@@ -121,6 +121,8 @@ export const defaultHints: Partial<Record<Reason, string>> = {
   NoSuchBaseDN:
     'Check that spec.ldap.baseDN exists and covers the container where users reside (often CN=Users,DC=...)',
   InsufficientAccess: 'The service account needs read access to user and group objects',
+  SearchTimeLimitExceeded:
+    'Raise spec.ldap.timeoutSeconds (it is also the server-side time limit of each search, at most 300), narrow spec.ldap.baseDN or spec.userFilter, or have the AD admins index the attributes the filter uses; AD also caps every search at its MaxQueryDuration (LDAP policy, 120 s by default)',
   SecretNotFound: 'Create the Secret in the AdSync\'s namespace, or fix the secretRef name',
   SecretKeyNotFound: 'Add the key to the Secret, or fix the secretRef key',
   Unauthorized:

@@ -125,7 +125,9 @@ export const ldapSchema = z
       .min(1)
       .max(300)
       .default(30)
-      .describe('Timeout in seconds for connecting and for each LDAP operation (1..300).'),
+      .describe(
+        'Timeout in seconds (1..300) for connecting and for each LDAP operation; also the server-side time limit of each search (AD also applies its own MaxQueryDuration, 120 s by default). A search the DC stops at its limit fails the run with SearchTimeLimitExceeded: raise this for large directories.',
+      ),
     pageSize: z
       .number()
       .int()

@@ -14,6 +14,7 @@ import { summarizeOUs } from '../reconcile/ou-summary.ts';
 import { createTruetaskClient, isUserExistsError, type TruetaskClient } from '../truetask/index.ts';
 import { readInputFile, type InputFile } from './input.ts';
 import { leaversJson, leaversTable } from './render-leavers.ts';
+import { writeJson } from './json-out.ts';
 import * as render from './render.ts';
 
 export interface CommandContext {
@@ -22,7 +23,9 @@ export interface CommandContext {
   logger: Logger;
   /** Loads the current kube context, for Secrets not in the file; undefined when there is none. */
   loadKubeConfig: () => Promise<KubeConfig | undefined>;
-  write: (text: string) => void;
+  /** Writes to stdout; false when the stream is full (as stream.write), then wait for `drained`. */
+  write: (text: string) => boolean | void;
+  drained?: () => Promise<void>;
 }
 
 export const EXIT_OK = 0;
@@ -64,8 +67,8 @@ function warnInsecure(ctx: CommandContext, which: string[]): void {
   for (const w of which) ctx.logger.warn({ target: w }, `TLS verification is disabled for ${w} (insecureSkipVerify): the connection can be intercepted`);
 }
 
-function printJson(ctx: CommandContext, value: unknown): void {
-  ctx.write(`${JSON.stringify(value, null, 2)}\n`);
+function printJson(ctx: CommandContext, value: unknown): Promise<void> {
+  return writeJson(ctx.write, value, ctx.drained);
 }
 
 /** Reads the file, resolves the whole configuration and opens a Truetask client for `fn`. */
@@ -84,7 +87,7 @@ async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client
 export async function testConnectionCommand(ctx: CommandContext): Promise<number> {
   return withEngine(ctx, async (cfg, client) => {
     const check = await testConnection(cfg, { logger: ctx.logger, truetask: client });
-    if (ctx.output === 'json') printJson(ctx, render.connectionJson(check));
+    if (ctx.output === 'json') await printJson(ctx, render.connectionJson(check));
     else ctx.write(`${render.connectionTable(check)}\n`);
     return check.directory.ok && check.truetask.ok ? EXIT_OK : EXIT_FAILED;
   });
@@ -107,7 +110,7 @@ export async function discoverOUsCommand(ctx: CommandContext): Promise<number> {
     const [containers, users] = [await readContainers(session, cfg.read), await readUsers(session, cfg.read)];
     return summarizeOUs(containers, users, cfg.excludedOUs);
   });
-  if (ctx.output === 'json') printJson(ctx, { organizationalUnits: ous });
+  if (ctx.output === 'json') await printJson(ctx, { organizationalUnits: ous });
   else ctx.write(`${render.ousTable(ous)}\n`);
   return EXIT_OK;
 }
@@ -121,7 +124,7 @@ export async function discoverGroupsCommand(ctx: CommandContext): Promise<number
       adminGroup: refs.includes(g.name.toLowerCase()) || refs.includes((g.sAMAccountName ?? '').toLowerCase()) || refs.includes(g.dn.toLowerCase()),
     }));
   });
-  if (ctx.output === 'json') printJson(ctx, { groups });
+  if (ctx.output === 'json') await printJson(ctx, { groups });
   else ctx.write(`${render.groupsTable(groups)}\n`);
   return EXIT_OK;
 }
@@ -136,7 +139,7 @@ export async function runCommand(ctx: CommandContext, opts: { apply: boolean; al
       withContainers: false,
       withLeavers: false,
     });
-    if (ctx.output === 'json') printJson(ctx, opts.apply ? render.syncJson(report) : render.previewJson(report));
+    if (ctx.output === 'json') await printJson(ctx, opts.apply ? render.syncJson(report) : render.previewJson(report));
     else ctx.write(`${opts.apply ? render.syncTable(report) : render.previewTable(report, { all: opts.all })}\n`);
     if (report.apply?.abortedBy) throw report.apply.abortedBy;
     return !report.apply || report.apply.result === 'Succeeded' ? EXIT_OK : EXIT_FAILED;
@@ -149,7 +152,7 @@ export async function reportLeaversCommand(ctx: CommandContext): Promise<number>
     const report = await runEngine(cfg, 'preview', { logger: ctx.logger, truetask: client, isConflict: isUserExistsError, withContainers: false, withLeavers: true });
     const leavers = report.leavers;
     if (!leavers) throw new Error('the run made no leavers report');
-    if (ctx.output === 'json') printJson(ctx, leaversJson(leavers, report.completedAt));
+    if (ctx.output === 'json') await printJson(ctx, leaversJson(leavers, report.completedAt));
     else ctx.write(`${leaversTable(leavers)}\n`);
     return EXIT_OK;
   });

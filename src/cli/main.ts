@@ -4,6 +4,8 @@
  * passed down. Exit codes: 0 success, 1 a failed run, 2 invalid input.
  */
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../log.ts';
@@ -17,6 +19,13 @@ const loadCommands = async (): Promise<void> => {
 };
 /** Exit code for invalid input (commands.EXIT_INVALID), known before the commands load. */
 const EXIT_INVALID = 2;
+
+// Memory over speed, set before the heap grows: V8 otherwise lets the heap grow to three
+// or four times what is live while a run mostly waits on the DC. Measured at 100,000
+// users (npm run bench): preview/sync peak RSS ~170-200 MiB instead of 300-530 MiB and
+// the idle controller ~115 MiB instead of ~150 MiB, for about a third more CPU (more
+// frequent garbage collection); wall times are unchanged.
+setFlagsFromString('--optimize-for-size');
 
 function kubeConfigLoader(): () => Promise<KubeConfig | undefined> {
   return async () => {
@@ -50,6 +59,8 @@ function context(opts: CommonOptions, defaultLevel: string): Commands.CommandCon
     logger: createLogger({ level: opts.logLevel ?? defaultLevel, destination: process.stderr }),
     loadKubeConfig: kubeConfigLoader(),
     write: (text) => process.stdout.write(text),
+    // stdout into a pipe is asynchronous: wait for it to drain rather than buffer a large output
+    drained: () => once(process.stdout, 'drain').then(() => undefined),
   };
 }
 

@@ -7,11 +7,11 @@ import { renderTable } from './table.ts';
 
 export type OutputFormat = 'table' | 'json';
 
-/** `preview -o json`: exactly the spec's shape, a row for every entry the filter matched. */
-export function previewJson(report: RunReport) {
+/** `preview -o json`: exactly the spec's shape, a row for every entry the filter matched (the plan's rows, not copied). */
+export function previewJson(report: RunReport): { summary: RunReport['plan']['summary']; users: RunReport['plan']['rows'] } {
   return {
     summary: { ...report.plan.summary },
-    users: report.plan.rows.map((r) => ({ email: r.email, name: r.name, dn: r.dn, role: r.role, action: r.action, reason: r.reason })),
+    users: report.plan.rows,
   };
 }
 

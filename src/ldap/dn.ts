@@ -148,6 +148,11 @@ function makeDn(rdns: Rdn[]): Dn {
   return { rdns, key };
 }
 
+/** The canonical key of a DN string (throws DnSyntaxError when it is not a DN). */
+export function dnKey(dn: string): string {
+  return parseDn(dn).key;
+}
+
 /** Parses or returns undefined; for values read from AD that should always parse. */
 export function tryParseDn(input: string): Dn | undefined {
   try {

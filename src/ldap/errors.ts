@@ -9,6 +9,7 @@ import {
   InvalidCredentialsError,
   InvalidDNSyntaxError,
   NoSuchObjectError,
+  OperationsError,
   ResultCodeError,
   SizeLimitExceededError,
   StrongAuthRequiredError,
@@ -42,6 +43,22 @@ interface Context {
   url: string;
   /** The DN searched, for NoSuchBaseDN. */
   baseDN?: string;
+  /** What the search reads, in words ("users", "members of CN=IT-Admins,..."), for limit errors. */
+  search?: string;
+  /** The server-side time limit the search was sent with (spec.ldap.timeoutSeconds). */
+  timeLimitSeconds?: number;
+}
+
+/**
+ * A search the DC stopped at a limit: AD's timeLimitExceeded (3) or sizeLimitExceeded (4),
+ * and Samba's operationsError (1) from `ldb_wait`, which is how Samba answers when the
+ * time limit of the request ends its search.
+ */
+export function isSearchLimitError(err: unknown): 'time' | 'size' | undefined {
+  if (err instanceof TimeLimitExceededError) return 'time';
+  if (err instanceof SizeLimitExceededError) return 'size';
+  if (err instanceof OperationsError && /\bldb_wait\b/.test(err.message)) return 'time';
+  return undefined;
 }
 
 function errCode(err: unknown): string | undefined {
@@ -78,8 +95,21 @@ export function mapLdapError(err: unknown, ctx: Context): AdSyncError {
   if (err instanceof InsufficientAccessError) {
     return make('InsufficientAccess', 'fix-config', `The service account may not read ${ctx.baseDN ?? 'the directory'} (insufficientAccessRights)`);
   }
-  if (err instanceof SizeLimitExceededError || err instanceof TimeLimitExceededError) {
-    return make('PartialRead', 'retry', `The DC stopped the search before the end (${err.constructor.name}); nothing is planned from a partial read`);
+  const limit = ctx.phase === 'search' ? isSearchLimitError(err) : undefined;
+  if (limit) {
+    const what = ctx.search ?? `below ${ctx.baseDN ?? 'the base DN'}`;
+    const which =
+      limit === 'time'
+        ? `its time limit${ctx.timeLimitSeconds === undefined ? '' : ` (spec.ldap.timeoutSeconds: ${ctx.timeLimitSeconds} s)`}`
+        : 'its size limit (sizeLimitExceeded)';
+    const text = `The DC stopped the search for ${what} at ${which}; nothing is planned from a partial read`;
+    if (limit === 'size') {
+      return directoryError('SearchTimeLimitExceeded', 'backoff', text, {
+        ...opts,
+        hint: 'Narrow spec.ldap.baseDN or spec.userFilter, or lower spec.ldap.pageSize; the DC\'s LDAP policy (MaxPageSize, MaxResultSetSize) caps what one search may return',
+      });
+    }
+    return make('SearchTimeLimitExceeded', 'backoff', text);
   }
   if (err instanceof BusyError || err instanceof UnavailableError || err instanceof UnwillingToPerformError) {
     return make('DirectoryError', 'retry', `The DC is busy or unavailable (${err.constructor.name})`);

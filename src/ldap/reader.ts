@@ -1,18 +1,18 @@
 /**
  * Reads what a sync needs from AD: the entries the user filter matches (only the
  * attributes needed), the admin groups resolved from DNs or names, and which
- * entries are members (through memberOf filters, never by reading large `member`
- * attributes). Any failure fails the whole read: no plan is made from a partial
- * directory.
+ * entries are members (membership.ts: a walk over groups and memberOf filters,
+ * never reading large `member` attributes). Any failure fails the whole read: no
+ * plan is made from a partial directory.
  */
 import type { Entry } from 'ldapts';
 import { directoryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { isDnLike, parseDn, tryParseDn } from './dn.ts';
-import { and, equals, matchingRule, or, present, type Filter } from './filter.ts';
+import { nameOf } from '../reconcile/names.ts';
+import { dnKey, isDnLike, parseDn, tryParseDn } from './dn.ts';
+import { and, equals, or, present, type Filter } from './filter.ts';
+import { adminGroupMembers, DEFAULT_MEMBERSHIP_LIMITS, type MembershipLimits } from './membership.ts';
 import type { DirectorySession } from './session.ts';
-
-export const IN_CHAIN = '1.2.840.113556.1.4.1941';
 
 export interface ReadConfig {
   baseDN: string;
@@ -23,16 +23,16 @@ export interface ReadConfig {
   adminPromotion: { enabled: boolean; groups: string[]; nested: boolean };
 }
 
-/** One directory entry, reduced to what planning needs. */
+/**
+ * One directory entry, reduced to what planning needs (100,000 of them are held at
+ * once): the name is worked out when the entry is read, and the DN's canonical key
+ * (dnKey) is computed where it is needed rather than kept.
+ */
 export interface DirectoryEntry {
   dn: string;
-  /** Canonical DN key (see dn.ts). */
-  key: string;
   email?: string;
-  displayName?: string;
-  givenName?: string;
-  sn?: string;
-  cn?: string;
+  /** Rule 11, applied when read: displayName, else "givenName sn", else cn. */
+  name?: string;
 }
 
 export interface ResolvedAdminGroup {
@@ -55,39 +55,50 @@ const NAME_ATTRIBUTES = ['displayName', 'givenName', 'sn', 'cn'] as const;
 export function firstString(entry: Entry, attribute: string): string | undefined {
   // ldapts keys attributes as the server spelled them; AD keeps the schema's case.
   const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
-  if (!key) return undefined;
-  const raw = entry[key];
+  return key === undefined ? undefined : asString(entry[key]);
+}
+
+function asString(raw: Entry[string] | undefined): string | undefined {
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (value === undefined) return undefined;
   const s = typeof value === 'string' ? value : value.toString('utf8');
   return s === '' ? undefined : s;
 }
 
-function toDirectoryEntry(entry: Entry, emailAttribute: string): DirectoryEntry {
-  const out: DirectoryEntry = { dn: entry.dn, key: parseDn(entry.dn).key };
-  const email = firstString(entry, emailAttribute);
-  if (email !== undefined) out.email = email;
-  for (const attr of NAME_ATTRIBUTES) {
-    const v = firstString(entry, attr);
-    if (v !== undefined) out[attr] = v;
+/** One pass over the entry's attributes (called 100,000 times in a large read). */
+export function toDirectoryEntry(entry: Entry, emailAttribute: string): DirectoryEntry {
+  const emailKey = emailAttribute.toLowerCase();
+  const names: { displayName?: string; givenName?: string; sn?: string; cn?: string } = {};
+  let email: string | undefined;
+  for (const k in entry) {
+    if (k === 'dn') continue;
+    // ldapts keys attributes as the server spelled them; AD keeps the schema's case.
+    const lower = k.toLowerCase();
+    if (lower === emailKey) email = asString(entry[k]);
+    else if (lower === 'displayname') names.displayName = asString(entry[k]);
+    else if (lower === 'givenname') names.givenName = asString(entry[k]);
+    else if (lower === 'sn') names.sn = asString(entry[k]);
+    else if (lower === 'cn') names.cn = asString(entry[k]);
   }
+  const out: DirectoryEntry = { dn: entry.dn };
+  if (email !== undefined) out.email = email;
+  const name = nameOf(names);
+  if (name !== undefined) out.name = name;
   return out;
 }
 
 /** Confirms the base DN exists (a clear NoSuchBaseDN rather than an empty directory). */
 export async function checkBaseDN(session: DirectorySession, baseDN: string): Promise<void> {
-  await session.step('base DN', baseDN, async (client) => {
-    const { searchEntries } = await client.search(baseDN, { scope: 'base', filter: present('objectClass'), attributes: ['1.1'] });
-    if (searchEntries.length === 0) {
-      throw directoryError('NoSuchBaseDN', 'fix-config', `The base DN ${baseDN} was not found`);
-    }
-  });
+  const found = await session.search('the base DN', baseDN, { scope: 'base', filter: present('objectClass'), attributes: ['1.1'] });
+  if (found.length === 0) {
+    throw directoryError('NoSuchBaseDN', 'fix-config', `The base DN ${baseDN} was not found`);
+  }
 }
 
 export async function readUsers(session: DirectorySession, cfg: ReadConfig): Promise<DirectoryEntry[]> {
   let entries: DirectoryEntry[] = [];
   await session.pagedSearch(
-    'users',
+    `users matching spec.userFilter below ${cfg.baseDN}`,
     {
       base: cfg.baseDN,
       filter: cfg.userFilter,
@@ -110,11 +121,6 @@ export function groupByNameFilter(name: string): Filter {
   return and(equals('objectClass', 'group'), or(equals('sAMAccountName', name), equals('cn', name)));
 }
 
-/** Filter for entries of the user filter that are members of `groupDN`, nested or direct: an AND of the two filters. */
-export function membersFilter(userFilter: Filter, groupDN: string, nested: boolean): Filter {
-  return and(userFilter, nested ? matchingRule('memberOf', IN_CHAIN, groupDN) : equals('memberOf', groupDN));
-}
-
 function looksLikeDn(ref: string): boolean {
   return isDnLike(ref) && tryParseDn(ref) !== undefined;
 }
@@ -122,20 +128,13 @@ function looksLikeDn(ref: string): boolean {
 /** Finds the group a spec entry names: a DN, or a sAMAccountName / cn. */
 export async function resolveGroup(session: DirectorySession, cfg: ReadConfig, ref: string): Promise<ResolvedAdminGroup> {
   if (looksLikeDn(ref)) {
-    const dns = await session.step(`group ${ref}`, ref, async (client) => {
-      try {
-        const { searchEntries } = await client.search(ref, { scope: 'base', filter: equals('objectClass', 'group'), attributes: ['1.1'] });
-        return searchEntries.map((e) => e.dn);
-      } catch (err) {
-        if ((err as { code?: unknown }).code === 32) return []; // noSuchObject: the group is not there
-        throw err;
-      }
-    });
+    // noSuchObject: the group is not there
+    const dns = (await session.search(`the admin group ${ref}`, ref, { scope: 'base', filter: equals('objectClass', 'group'), attributes: ['1.1'] }, { missingIsEmpty: true })).map((e) => e.dn);
     return dns[0] ? { ref, found: true, dn: dns[0], members: new Set() } : { ref, found: false, members: new Set() };
   }
   let matches: Array<{ dn: string; sam?: string }> = [];
   await session.pagedSearch(
-    `group ${ref}`,
+    `the admin group named ${ref}`,
     {
       base: cfg.baseDN,
       filter: groupByNameFilter(ref),
@@ -161,37 +160,28 @@ export async function resolveGroup(session: DirectorySession, cfg: ReadConfig, r
   return rest.length > 0 ? { ref, found: true, dn: first, alsoMatched: rest, members: new Set() } : { ref, found: true, dn: first, members: new Set() };
 }
 
-/** Entries matched by the user filter that are members of `groupDN` (nested through the chain rule when asked). */
-export async function readMembers(session: DirectorySession, cfg: ReadConfig, groupDN: string): Promise<Set<string>> {
-  let members = new Set<string>();
-  await session.pagedSearch(
-    `members of ${groupDN}`,
-    {
-      base: cfg.baseDN,
-      filter: membersFilter(cfg.userFilter, groupDN, cfg.adminPromotion.nested),
-      scope: 'sub',
-      attributes: ['1.1'],
-      pageSize: cfg.pageSize,
-    },
-    (page) => {
-      for (const e of page) members.add(parseDn(e.dn).key);
-    },
-    () => {
-      members = new Set();
-    },
-  );
-  return members;
-}
-
 /** The whole read for a preview or a sync. */
-export async function readDirectory(session: DirectorySession, cfg: ReadConfig, logger: Logger): Promise<DirectoryRead> {
+export async function readDirectory(session: DirectorySession, cfg: ReadConfig, logger: Logger, limits: MembershipLimits = DEFAULT_MEMBERSHIP_LIMITS): Promise<DirectoryRead> {
   await checkBaseDN(session, cfg.baseDN);
   const entries = await readUsers(session, cfg);
   const adminGroups: ResolvedAdminGroup[] = [];
   if (cfg.adminPromotion.enabled) {
+    // The same group named twice (by DN and by name) is read once.
+    const byKey = new Map<string, Set<string>>();
+    const inScope = new Set(entries.map((e) => dnKey(e.dn)));
     for (const ref of cfg.adminPromotion.groups) {
       const group = await resolveGroup(session, cfg, ref);
-      if (group.found && group.dn) group.members = await readMembers(session, cfg, group.dn);
+      if (group.found && group.dn) {
+        const key = parseDn(group.dn).key;
+        let members = byKey.get(key);
+        if (!members) {
+          const read = await adminGroupMembers(session, cfg, group.dn, cfg.adminPromotion.nested, inScope, limits);
+          members = read.members;
+          byKey.set(key, members);
+          logger.debug({ group: group.dn, nestedGroups: read.groups.length - 1, members: members.size }, 'admin group read');
+        }
+        group.members = members;
+      }
       if (group.alsoMatched) logger.warn({ ref, chosen: group.dn, alsoMatched: group.alsoMatched }, 'admin group name matches several groups; using the first');
       adminGroups.push(group);
     }
@@ -209,7 +199,7 @@ export interface ContainerInfo {
 export async function readContainers(session: DirectorySession, cfg: Pick<ReadConfig, 'baseDN' | 'pageSize'>): Promise<ContainerInfo[]> {
   let out: ContainerInfo[] = [];
   await session.pagedSearch(
-    'containers',
+    'OUs and containers',
     {
       base: cfg.baseDN,
       filter: or(equals('objectClass', 'organizationalUnit'), equals('objectClass', 'container'), equals('objectClass', 'builtinDomain')),

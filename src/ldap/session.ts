@@ -3,6 +3,11 @@
  * Binds and searches only: nothing here can write to AD. A connection that drops
  * is re-opened (StartTLS and bind replayed) and the interrupted step re-run from
  * its start, so a step never continues from a half-read result.
+ *
+ * Every search carries an explicit server-side time limit, spec.ldap.timeoutSeconds
+ * (ldapts would otherwise send 10 s), and the client waits a little longer than that
+ * for each answer, so a DC that stops a search says so (SearchTimeLimitExceeded)
+ * rather than the client giving up first.
  */
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -28,7 +33,21 @@ export interface PagedSearch {
   pageSize: number;
 }
 
+export interface OneSearch {
+  filter: Filter;
+  scope: 'base' | 'one' | 'sub';
+  attributes: string[];
+}
+
 const MAX_ATTEMPTS = 2;
+
+/**
+ * How long the client waits for each answer (a page, a bind): the server-side limit
+ * plus a margin, so the DC's own limit answers first.
+ */
+export function clientTimeoutMs(timeoutSeconds: number): number {
+  return (timeoutSeconds + Math.max(2, Math.ceil(timeoutSeconds / 10))) * 1000;
+}
 
 export function tlsOptionsFor(config: LdapConnectionConfig): ConnectionOptions {
   const options: ConnectionOptions = { rejectUnauthorized: !config.tls.insecureSkipVerify, minVersion: 'TLSv1.2' };
@@ -64,12 +83,11 @@ export class DirectorySession {
 
   async #connect(): Promise<Client> {
     const cfg = this.#config;
-    const timeoutMs = cfg.timeoutSeconds * 1000;
     const tlsOptions = tlsOptionsFor(cfg);
     const client = new Client({
       url: cfg.url,
-      timeout: timeoutMs,
-      connectTimeout: timeoutMs,
+      timeout: clientTimeoutMs(cfg.timeoutSeconds),
+      connectTimeout: cfg.timeoutSeconds * 1000,
       // TLS options only for ldaps:// (ldapts would otherwise wrap a plain ldap:// socket);
       // StartTLS gets them when it upgrades.
       ...(cfg.url.startsWith('ldaps://') ? { tlsOptions } : {}),
@@ -93,9 +111,15 @@ export class DirectorySession {
     return client;
   }
 
+  /** The server-side time limit sent with every search, in seconds. */
+  get timeLimitSeconds(): number {
+    return this.#config.timeoutSeconds;
+  }
+
   /**
    * Runs one read step. If the connection drops or times out, reconnects, rebinds
-   * and runs the step again from its start (at most once more).
+   * and runs the step again from its start (at most once more). `name` says what
+   * the step reads, for error messages ("users", "members of CN=...").
    */
   async step<T>(name: string, base: string, fn: (client: Client) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -103,7 +127,7 @@ export class DirectorySession {
       try {
         return await fn(client);
       } catch (err) {
-        const mapped = mapLdapError(err, { phase: 'search', url: this.#config.url, baseDN: base });
+        const mapped = mapLdapError(err, { phase: 'search', url: this.#config.url, baseDN: base, search: name, timeLimitSeconds: this.#config.timeoutSeconds });
         if (attempt < MAX_ATTEMPTS && isConnectionLevel(mapped)) {
           this.#logger.warn({ step: name, reason: mapped.reason, attempt }, 'LDAP connection lost; reconnecting and re-reading this step');
           await this.#drop();
@@ -121,17 +145,43 @@ export class DirectorySession {
    * first so the caller can drop what it gathered.
    */
   async pagedSearch(name: string, search: PagedSearch, onPage: (entries: Entry[]) => void, reset: () => void): Promise<void> {
+    const started = performance.now();
+    let entries = 0;
+    let pages = 0;
     await this.step(name, search.base, async (client) => {
       reset();
+      entries = 0;
+      pages = 0;
       const options: SearchOptions = {
         scope: search.scope,
         filter: search.filter,
         attributes: search.attributes,
         paged: { pageSize: search.pageSize },
         sizeLimit: 0,
+        timeLimit: this.#config.timeoutSeconds,
       };
       for await (const page of client.searchPaginated(search.base, options)) {
+        entries += page.searchEntries.length;
+        pages++;
         onPage(page.searchEntries);
+      }
+    });
+    this.#logger.debug({ search: name, entries, pages, ms: Math.round(performance.now() - started) }, 'LDAP search done');
+  }
+
+  /**
+   * One unpaged search (a base-object read, a root DSE read), with the same time
+   * limit and reconnect rules. `missingIsEmpty`: a base that does not exist
+   * (noSuchObject) gives no entries instead of an error.
+   */
+  async search(name: string, base: string, search: OneSearch, opts: { missingIsEmpty?: boolean } = {}): Promise<Entry[]> {
+    return this.step(name, base, async (client) => {
+      try {
+        const { searchEntries } = await client.search(base, { ...search, sizeLimit: 0, timeLimit: this.#config.timeoutSeconds });
+        return searchEntries;
+      } catch (err) {
+        if (opts.missingIsEmpty && (err as { code?: unknown }).code === 32) return [];
+        throw err;
       }
     });
   }

@@ -1,10 +1,16 @@
-import type { DirectoryEntry } from '../ldap/reader.ts';
+/** The name attributes an entry may have, as read from AD. */
+export interface NameAttributes {
+  displayName?: string | undefined;
+  givenName?: string | undefined;
+  sn?: string | undefined;
+  cn?: string | undefined;
+}
 
-/** Rule 11: displayName, else "givenName sn", else cn. */
-export function displayNameOf(entry: Pick<DirectoryEntry, 'displayName' | 'givenName' | 'sn' | 'cn'>, fallback: string): string {
-  const display = entry.displayName?.trim();
+/** Rule 11: displayName, else "givenName sn", else cn; undefined when none is usable. */
+export function nameOf(attrs: NameAttributes): string | undefined {
+  const display = attrs.displayName?.trim();
   if (display) return display;
-  const given = [entry.givenName?.trim(), entry.sn?.trim()].filter((p): p is string => !!p).join(' ');
+  const given = [attrs.givenName?.trim(), attrs.sn?.trim()].filter((p): p is string => !!p).join(' ');
   if (given) return given;
-  return entry.cn?.trim() || fallback;
+  return attrs.cn?.trim() || undefined;
 }

@@ -1,5 +1,5 @@
 /** Discover OUs: each OU or container with the number of matched entries at or below it. */
-import { isWithin, parentKey, tryParseDn, type Dn } from '../ldap/dn.ts';
+import { dnKey, isWithin, parentKey, tryParseDn, type Dn } from '../ldap/dn.ts';
 import type { ContainerInfo, DirectoryEntry } from '../ldap/reader.ts';
 
 export interface OuSummary {
@@ -16,7 +16,7 @@ export interface OuSummary {
 export function summarizeOUs(containers: readonly ContainerInfo[], entries: readonly DirectoryEntry[], excludedOUs: readonly Dn[]): OuSummary[] {
   const counts = new Map<string, number>();
   for (const entry of entries) {
-    for (let key = parentKey(entry.key); key !== undefined; key = parentKey(key)) {
+    for (let key = parentKey(dnKey(entry.dn)); key !== undefined; key = parentKey(key)) {
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }

@@ -43,6 +43,11 @@ export interface TruetaskSimulatorOptions {
   tls?: { key: string; cert: string };
   /** Request log (method, path, status, token name; never bodies or tokens). */
   logger?: Logger;
+  /**
+   * scrypt cost N (a power of two >= 2) of the password hashes the simulator stores
+   * (default 1024). Benchmarks lower it to measure the client, not the hashing.
+   */
+  passwordHashCost?: number;
 }
 
 export interface TruetaskSimulator {
@@ -133,7 +138,9 @@ function readBody(req: IncomingMessage): Promise<{ text: string; tooLarge: boole
 export async function startTruetaskSimulator(options: TruetaskSimulatorOptions): Promise<TruetaskSimulator> {
   const seed = options.seed ?? 1;
   const faultRandom = mulberry32(seed);
-  const store = createStore(options.users ?? [], mulberry32(seed ^ 0x5bd1e995));
+  const cost = options.passwordHashCost;
+  if (cost !== undefined && !(Number.isInteger(cost) && cost >= 2 && (cost & (cost - 1)) === 0)) throw new Error('passwordHashCost must be a power of two >= 2');
+  const store = createStore(options.users ?? [], mulberry32(seed ^ 0x5bd1e995), cost);
   const tokens = options.tokens.map((t) => ({ ...t, digest: digest(t.token) }));
   for (const t of tokens) {
     if (t.token.length === 0) throw new Error(`token ${t.name} is empty`);
@@ -158,8 +165,8 @@ export async function startTruetaskSimulator(options: TruetaskSimulatorOptions):
     return { name: token.name, scope: token.scope };
   }
 
-  function listAnswer<T>(items: T[], page: number, perPage: number): Answer {
-    const totalItems = items.length;
+  /** One page of a list of `totalItems`; `slice` returns the items of [offset, offset + limit). */
+  function listAnswer<T>(totalItems: number, slice: (offset: number, limit: number) => T[], page: number, perPage: number): Answer {
     return {
       status: 200,
       body: {
@@ -167,10 +174,15 @@ export async function startTruetaskSimulator(options: TruetaskSimulatorOptions):
         perPage,
         totalItems,
         totalPages: Math.ceil(totalItems / perPage),
-        items: items.slice((page - 1) * perPage, page * perPage),
+        items: slice((page - 1) * perPage, perPage),
       },
     };
   }
+
+  const sliceOf =
+    <T>(items: T[]) =>
+    (offset: number, limit: number): T[] =>
+      items.slice(offset, offset + limit);
 
   function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
     try {
@@ -211,10 +223,15 @@ export async function startTruetaskSimulator(options: TruetaskSimulatorOptions):
     if (method === 'GET') {
       const q = validateListQuery(url.searchParams, matched.route === 'users');
       if (!q.ok) return withToken(errorAnswer(400, 'validation', q.message, q.fields));
-      if (matched.route === 'audit') return withToken(listAnswer(store.audit(), q.value.page, q.value.perPage));
+      const { page, perPage } = q.value;
+      if (matched.route === 'audit') {
+        const audit = store.audit();
+        return withToken(listAnswer(audit.length, sliceOf(audit), page, perPage));
+      }
       const wanted = q.value.email;
-      const items = wanted === undefined ? store.list() : [store.findByEmail(wanted)].filter((u): u is SimUser => u !== undefined);
-      return withToken(listAnswer(items, q.value.page, q.value.perPage));
+      if (wanted === undefined) return withToken(listAnswer(store.count(), store.slice, page, perPage));
+      const items = [store.findByEmail(wanted)].filter((u): u is SimUser => u !== undefined);
+      return withToken(listAnswer(items.length, sliceOf(items), page, perPage));
     }
 
     const parsed = parseJson(body.text);

@@ -10,6 +10,8 @@ import type { AuditEntry, SeedUser, SimRole, SimUser } from './types.ts';
 export interface Store {
   /** Users in list order (created, then id). Copies. */
   list(): SimUser[];
+  /** `limit` users from `offset` in list order (copies): one page without copying the rest. */
+  slice(offset: number, limit: number): SimUser[];
   count(): number;
   findByEmail(email: string): SimUser | undefined;
   get(id: string): SimUser | undefined;
@@ -22,18 +24,20 @@ export interface Store {
 
 const idPattern = /^[a-z0-9]{15}$/;
 
-function hashPassword(password: string): Promise<string> {
+/** Default scrypt cost (N) of stored password hashes: low on purpose, tests create many users. */
+export const DEFAULT_PASSWORD_HASH_COST = 1024;
+
+function hashPassword(password: string, cost: number): Promise<string> {
   const salt = randomBytes(16);
   return new Promise((resolve, reject) => {
-    // Low cost on purpose: it is a simulator, and tests create many users.
-    scrypt(password, salt, 32, { N: 1024, r: 8, p: 1 }, (err, key) => {
+    scrypt(password, salt, 32, { N: cost, r: 8, p: 1 }, (err, key) => {
       if (err) reject(err);
-      else resolve(`scrypt$1024$${salt.toString('base64')}$${key.toString('base64')}`);
+      else resolve(`scrypt$${cost}$${salt.toString('base64')}$${key.toString('base64')}`);
     });
   });
 }
 
-export function createStore(seedUsers: readonly SeedUser[], random: () => number): Store {
+export function createStore(seedUsers: readonly SeedUser[], random: () => number, passwordHashCost = DEFAULT_PASSWORD_HASH_COST): Store {
   const users: SimUser[] = [];
   const byEmail = new Map<string, SimUser>();
   const byId = new Map<string, SimUser>();
@@ -57,11 +61,18 @@ export function createStore(seedUsers: readonly SeedUser[], random: () => number
   const order = (a: SimUser, b: SimUser) =>
     a.created < b.created ? -1 : a.created > b.created ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 
+  /** Binary insertion: creates arrive in order, so this is an append (100,000 users stay cheap). */
   function insert(user: SimUser): void {
-    users.push(user);
+    let lo = 0;
+    let hi = users.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (order(users[mid] as SimUser, user) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    users.splice(lo, 0, user);
     byEmail.set(user.email.toLowerCase(), user);
     byId.set(user.id, user);
-    users.sort(order);
   }
 
   for (const seed of seedUsers) {
@@ -87,6 +98,7 @@ export function createStore(seedUsers: readonly SeedUser[], random: () => number
 
   return {
     list: () => users.map((u) => ({ ...u })),
+    slice: (offset, limit) => users.slice(offset, offset + limit).map((u) => ({ ...u })),
     count: () => users.length,
     findByEmail: (email) => {
       const u = byEmail.get(email.toLowerCase());
@@ -98,7 +110,7 @@ export function createStore(seedUsers: readonly SeedUser[], random: () => number
     },
     async create(body, tokenName) {
       if (byEmail.has(body.email.toLowerCase())) return undefined;
-      const hash = await hashPassword(body.password);
+      const hash = await hashPassword(body.password, passwordHashCost);
       // Checked again: another request may have created it while we hashed.
       if (byEmail.has(body.email.toLowerCase())) return undefined;
       const now = tick();

@@ -41,9 +41,12 @@ export interface TruetaskClientOptions {
   sleep?: ((ms: number) => Promise<void>) | undefined;
 }
 
+/** A listed user, reduced to what a sync plans with (100,000 of them are held at once). */
+export type ListedUser = Pick<TruetaskUser, 'id' | 'email' | 'name' | 'role'>;
+
 export interface TruetaskClient {
   /** Every user, all pages (perPage 500), in the server's order, without duplicates. */
-  listUsers(): Promise<TruetaskUser[]>;
+  listUsers(): Promise<ListedUser[]>;
   /** The user with this email, compared case-insensitively. */
   findUserByEmail(email: string): Promise<TruetaskUser | undefined>;
   /** Creates a user. Throws UserExistsError on 409 (look the user up by email then). */
@@ -161,13 +164,13 @@ export function createTruetaskClient(options: TruetaskClientOptions): TruetaskCl
   return {
     async listUsers() {
       const seen = new Set<string>();
-      const users: TruetaskUser[] = [];
+      const users: ListedUser[] = [];
       for (let page = 1; page <= MAX_PAGES; page++) {
         const body = await getPage(new URLSearchParams({ page: String(page), perPage: String(LIST_PAGE_SIZE) }));
-        for (const user of body.items) {
-          if (seen.has(user.id)) continue;
-          seen.add(user.id);
-          users.push(user);
+        for (const { id, email, name, role } of body.items) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+          users.push({ id, email, name, role });
         }
         if (body.items.length === 0 || page >= body.totalPages) break;
       }

@@ -1,4 +1,4 @@
-export { createTruetaskClient, LIST_PAGE_SIZE, type TruetaskClient, type TruetaskClientOptions } from './client.ts';
+export { createTruetaskClient, LIST_PAGE_SIZE, type ListedUser, type TruetaskClient, type TruetaskClientOptions } from './client.ts';
 export {
   TruetaskApiError,
   UserExistsError,

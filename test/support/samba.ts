@@ -34,7 +34,9 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_FIXTURE = join(repoRoot, 'test', 'fixtures', 'corp-directory.yaml');
 const INSTALL_HINT = 'run `sudo bash scripts/samba/install.sh` (Debian/Ubuntu: samba samba-dsdb-modules samba-vfs-modules samba-ad-provision ldb-tools ldap-utils)';
 /** Bump to invalidate every cached template. */
-const TEMPLATE_FORMAT = 3;
+const TEMPLATE_FORMAT = 4;
+/** Generated users per ldbmodify process (one transaction each; progress is logged per chunk). */
+const GENERATED_CHUNK = 10_000;
 
 // ---------------------------------------------------------------------------
 // public types
@@ -98,6 +100,17 @@ export interface SambaTimings {
   /** samba spawn until the first successful LDAPS bind. */
   startMs: number;
   totalMs: number;
+  /** How the template was built (cold), also when it was copied from the cache. */
+  template?: TemplateBuild;
+}
+
+export interface TemplateBuild {
+  provisionMs: number;
+  seedMs: number;
+  seedEntries: number;
+  /** Provision + seed + the verification start (TLS keys). */
+  templateMs: number;
+  builtAt: string;
 }
 
 export interface SambaAD extends SambaADInfo {
@@ -168,9 +181,21 @@ const fixtureSchema = z.object({
       description: z.string().optional(),
       groupType: z.number().int().default(-2147483646),
       members: z.array(z.string()).default([]),
+      /** Accounts made only to be members: CN=<cn> NNNN,<ou>, enabled, without UPN or mail. */
+      generatedMembers: z.object({ count: z.number().int().min(1), ou: z.string(), cn: z.string() }).strict().optional(),
     }).strict(),
   ),
-  generated: z.object({ count: z.number().int().min(0), ou: z.string() }).strict(),
+  generated: z.object({
+    count: z.number().int().min(0),
+    ou: z.string(),
+    extra: z.object({
+      teams: z.number().int().min(1),
+      excludedEvery: z.number().int().min(2),
+      excludedOU: z.string(),
+      adminEvery: z.number().int().min(2),
+      adminGroup: z.string(),
+    }).strict(),
+  }).strict(),
 }).strict();
 
 export interface FixtureUser {
@@ -215,7 +240,7 @@ export interface CorpFixture {
   bindAccount: FixtureUser;
   /** Full DNs, parents first. */
   organizationalUnits: string[];
-  /** Fixture users then generated ones (full DNs). */
+  /** Fixture users then generated ones (full DNs): bulk users, then members-only accounts. */
   users: FixtureUser[];
   computers: Array<{ dn: string; sAMAccountName: string }>;
   contacts: Array<{ dn: string; mail?: string; displayName?: string }>;
@@ -231,14 +256,26 @@ export function loadFixture(path: string = DEFAULT_FIXTURE, opts: { extraGenerat
   const base = raw.baseDN;
   const abs = (rel: string) => `${rel},${base}`;
   const users: FixtureUser[] = raw.users.map((u) => ({ ...u, dn: abs(u.dn), cn: firstRdnValue(u.dn), generated: false }));
+  const groups: FixtureGroup[] = raw.groups.map((g) => ({ dn: abs(g.dn), cn: firstRdnValue(g.dn), sAMAccountName: g.sAMAccountName, ...(g.description === undefined ? {} : { description: g.description }), groupType: g.groupType, members: g.members.map(abs) }));
+  const organizationalUnits = raw.organizationalUnits.map(abs);
   const count = raw.generated.count + (opts.extraGeneratedUsers ?? 0);
   const width = Math.max(4, String(count).length);
   const bulkOu = abs(raw.generated.ou);
+  // Benchmarks' extra users: spread over team OUs, some in an excluded OU, some admins.
+  const extra = raw.generated.extra;
+  const teamWidth = String(extra.teams - 1).length;
+  const teamOu = (t: number) => `OU=Team ${String(t).padStart(teamWidth, '0')},${bulkOu}`;
+  if (count > raw.generated.count) for (let t = 0; t < extra.teams; t++) organizationalUnits.push(teamOu(t));
+  const adminGroup = groups.find((g) => g.dn.toLowerCase() === abs(extra.adminGroup).toLowerCase());
+  if (!adminGroup) throw new Error(`fixture ${path}: generated.extra.adminGroup ${extra.adminGroup} is not one of groups`);
   for (let i = 1; i <= count; i++) {
     const n = String(i).padStart(width, '0');
     const sam = `bulk.user${n}`;
+    const ou = i <= raw.generated.count ? bulkOu : i % extra.excludedEvery === 0 ? abs(extra.excludedOU) : teamOu(i % extra.teams);
+    const dn = `CN=Bulk User ${n},${ou}`;
+    if (i > raw.generated.count && i % extra.adminEvery === 1) adminGroup.members.push(dn);
     users.push({
-      dn: `CN=Bulk User ${n},${bulkOu}`,
+      dn,
       cn: `Bulk User ${n}`,
       sAMAccountName: sam,
       userPrincipalName: `${sam}@${raw.domain}`,
@@ -250,6 +287,18 @@ export function loadFixture(path: string = DEFAULT_FIXTURE, opts: { extraGenerat
       locked: false,
       generated: true,
     });
+  }
+  for (const [gi, g] of raw.groups.entries()) {
+    const gen = g.generatedMembers;
+    const group = groups[gi];
+    if (!gen || !group) continue;
+    const w = Math.max(4, String(gen.count).length);
+    for (let i = 1; i <= gen.count; i++) {
+      const n = String(i).padStart(w, '0');
+      const dn = `CN=${gen.cn} ${n},${abs(gen.ou)}`;
+      group.members.push(dn);
+      users.push({ dn, cn: `${gen.cn} ${n}`, sAMAccountName: `${gen.cn.toLowerCase().replace(/[^a-z0-9]+/g, '.')}.${n}`, userAccountControl: 512, locked: false, generated: true });
+    }
   }
   const bindAccount = users.find((u) => u.sAMAccountName === raw.bindAccount);
   if (!bindAccount?.password) throw new Error(`fixture ${path}: bindAccount ${raw.bindAccount} must be a user with a password`);
@@ -263,11 +312,11 @@ export function loadFixture(path: string = DEFAULT_FIXTURE, opts: { extraGenerat
     dcHostname: `${raw.dcHostname}.${raw.domain}`.toLowerCase(),
     administratorPassword: raw.administratorPassword,
     bindAccount,
-    organizationalUnits: raw.organizationalUnits.map(abs).sort((a, b) => rdnCount(a) - rdnCount(b)),
+    organizationalUnits: organizationalUnits.sort((a, b) => rdnCount(a) - rdnCount(b)),
     users,
     computers: raw.computers.map((c) => ({ ...c, dn: abs(c.dn) })),
     contacts: raw.contacts.map((c) => ({ ...c, dn: abs(c.dn) })),
-    groups: raw.groups.map((g) => ({ ...g, dn: abs(g.dn), cn: firstRdnValue(g.dn), members: g.members.map(abs) })),
+    groups,
     generated: { count, ou: bulkOu },
     builtinUsers: [
       { dn: `CN=Administrator,${usersDN}`, cn: 'Administrator', sAMAccountName: 'Administrator', userAccountControl: 512 },
@@ -355,28 +404,34 @@ function filetime(ms: number): string {
 }
 
 interface LdifBuild {
-  /** OUs, fixture users, computers, contacts, groups, memberships. */
-  text: string;
-  /** Generated users, in chunks (one ldbmodify transaction each). */
-  generatedChunks: string[];
+  /** OUs, fixture users, computers, contacts, groups (no members yet). */
+  fixture: string;
+  /** Generated users, in chunks of `chunkSize` (each one ldbmodify process and transaction). */
+  generatedChunks(chunkSize: number): Generator<string>;
+  /** Group memberships, once every member exists. */
+  memberships: string;
   entries: number;
 }
 
 /**
- * Samba's ldb gets slower per entry the bigger one transaction grows (index
- * lists are copied per add), so generated users are added in chunks.
+ * objectGUIDs for generated users that sort after every GUID Samba made at
+ * provisioning (ff ff ff, then a counter): ldb keeps each index as a GUID-sorted
+ * list, and a new largest GUID is appended instead of moving half of a list of
+ * 100,000 on every add.
  */
-const GENERATED_CHUNK = 500;
+function sequentialGuid(n: number, dn: string): string {
+  const guid = Buffer.alloc(16, 0xff);
+  guid.writeUInt32BE(n, 3);
+  createHash('sha256').update(dn).digest().copy(guid, 7, 0, 9);
+  return `objectGUID:: ${guid.toString('base64')}`;
+}
 
-/** The whole seed as ldbmodify LDIF: adds (parents first), then group memberships; generated users apart. */
+/** The whole seed as ldbmodify LDIF: adds (parents first), generated users, then group memberships. */
 export function fixtureLdif(fx: CorpFixture, now = Date.now()): LdifBuild {
   const blocks: string[] = [];
-  const generatedChunks: string[] = [];
-  let chunk: string[] = [];
   const entry = (dn: string, lines: string[]) => [ldifLine('dn', dn), 'changetype: add', ...lines].join('\n');
   const add = (dn: string, lines: string[]) => blocks.push(entry(dn, lines));
-  for (const ou of fx.organizationalUnits) add(ou, ['objectClass: organizationalUnit']);
-  for (const u of fx.users) {
+  const userLines = (u: FixtureUser): string[] => {
     const l = ['objectClass: user', ldifLine('sAMAccountName', u.sAMAccountName)];
     for (const a of ['userPrincipalName', 'mail', 'givenName', 'sn', 'displayName', 'title', 'description'] as const) {
       const v = u[a];
@@ -386,17 +441,10 @@ export function fixtureLdif(fx: CorpFixture, now = Date.now()): LdifBuild {
     if (u.password !== undefined) l.push(unicodePwd(u.password));
     if (u.pwdLastSet === 0) l.push('pwdLastSet: 0');
     if (u.locked) l.push(`lockoutTime: ${filetime(now)}`);
-    if (!u.generated) {
-      add(u.dn, l);
-      continue;
-    }
-    chunk.push(entry(u.dn, l));
-    if (chunk.length >= GENERATED_CHUNK) {
-      generatedChunks.push(`${chunk.join('\n\n')}\n`);
-      chunk = [];
-    }
-  }
-  if (chunk.length > 0) generatedChunks.push(`${chunk.join('\n\n')}\n`);
+    return l;
+  };
+  for (const ou of fx.organizationalUnits) add(ou, ['objectClass: organizationalUnit']);
+  for (const u of fx.users) if (!u.generated) add(u.dn, userLines(u));
   for (const c of fx.computers) add(c.dn, ['objectClass: computer', ldifLine('sAMAccountName', c.sAMAccountName), 'userAccountControl: 4096']);
   for (const c of fx.contacts) {
     const l = ['objectClass: contact'];
@@ -429,12 +477,23 @@ export function fixtureLdif(fx: CorpFixture, now = Date.now()): LdifBuild {
       ...locked.map((u) => ldifLine('msDS-PSOAppliesTo', u.dn)),
     ]);
   }
-  const entries = blocks.length + fx.generated.count;
-  for (const g of fx.groups) {
-    if (g.members.length === 0) continue;
-    blocks.push([ldifLine('dn', g.dn), 'changetype: modify', 'add: member', ...g.members.map((m) => ldifLine('member', m)), '-'].join('\n'));
-  }
-  return { text: `${blocks.join('\n\n')}\n`, generatedChunks, entries };
+  const generated = fx.users.filter((u) => u.generated);
+  const memberships = fx.groups
+    .filter((g) => g.members.length > 0)
+    .map((g) => [ldifLine('dn', g.dn), 'changetype: modify', 'add: member', ...g.members.map((m) => ldifLine('member', m)), '-'].join('\n'));
+  return {
+    fixture: `${blocks.join('\n\n')}\n`,
+    *generatedChunks(chunkSize: number) {
+      for (let i = 0; i < generated.length; i += chunkSize) {
+        yield `${generated
+          .slice(i, i + chunkSize)
+          .map((u, j) => entry(u.dn, [...userLines(u), sequentialGuid(i + j + 1, u.dn)]))
+          .join('\n\n')}\n`;
+      }
+    },
+    memberships: memberships.length > 0 ? `${memberships.join('\n\n')}\n` : '',
+    entries: blocks.length + generated.length,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -648,12 +707,24 @@ async function provisionAndSeed(fx: CorpFixture, dcDir: string, ip: string, log:
   const t1 = performance.now();
   const ldif = fixtureLdif(fx);
   const ldifPath = join(dcDir, 'seed.ldif');
-  for (const [i, text] of [ldif.text, ...ldif.generatedChunks].entries()) {
+  // One process and one transaction per file, without fsync and without ldb's
+  // per-operation sub-transactions (batch_mode): what makes 100,000 users take
+  // minutes, not hours. Generated users come with their objectGUID (relax).
+  const modify = async (text: string, relax: boolean) => {
+    if (text === '') return;
     await writeFile(ldifPath, text, { mode: 0o600 });
-    await run('ldbmodify', [`--configfile=${conf}`, '-H', join(dcDir, 'private', 'sam.ldb'), ldifPath], { timeoutMs: 30 * 60_000 });
-    if (i > 0 && i % 10 === 0) log(`seeded ${i * GENERATED_CHUNK} generated users (${Math.round(performance.now() - t1)} ms)`);
+    const args = [`--configfile=${conf}`, '--nosync', '-o', 'batch_mode', ...(relax ? ['--controls=relax:0'] : []), '-H', join(dcDir, 'private', 'sam.ldb'), ldifPath];
+    await run('ldbmodify', args, { timeoutMs: 60 * 60_000 });
+  };
+  await modify(ldif.fixture, false);
+  let done = 0;
+  for (const chunk of ldif.generatedChunks(GENERATED_CHUNK)) {
+    await modify(chunk, true);
+    done += (chunk.match(/^changetype: add$/gm) ?? []).length;
+    log(`seeded ${done} generated users (${Math.round(performance.now() - t1)} ms)`);
   }
-  await rm(ldifPath);
+  await modify(ldif.memberships, false);
+  await rm(ldifPath, { force: true });
   const seedMs = performance.now() - t1;
   log(`seeded ${ldif.entries} entries in ${Math.round(seedMs)} ms (${Math.round(ldif.entries / (seedMs / 1000))}/s)`);
   return { provisionMs, seedMs, seedEntries: ldif.entries };
@@ -674,11 +745,14 @@ async function templateKey(fx: CorpFixture, extra: number): Promise<string> {
 }
 
 /** Returns the cached template's DC dir, building it (and verifying it starts) when missing. */
-async function ensureTemplate(fx: CorpFixture, extra: number, ip: string, opts: Required<Pick<StartSambaOptions, 'startTimeoutMs' | 'log'>>): Promise<{ dir: string; build?: BuildTimings & { templateMs: number } }> {
+async function ensureTemplate(fx: CorpFixture, extra: number, ip: string, opts: Required<Pick<StartSambaOptions, 'startTimeoutMs' | 'log'>>): Promise<{ dir: string; build?: TemplateBuild; cached?: TemplateBuild }> {
   const root = cacheRoot();
   const key = await templateKey(fx, extra);
   const final = join(root, key);
-  if (existsSync(join(final, 'dc', 'private', 'tls', 'ca.pem'))) return { dir: join(final, 'dc') };
+  if (existsSync(join(final, 'dc', 'private', 'tls', 'ca.pem'))) {
+    const cached = await readFile(join(final, 'build.json'), 'utf8').then((t) => JSON.parse(t) as TemplateBuild, () => undefined);
+    return cached ? { dir: join(final, 'dc'), cached } : { dir: join(final, 'dc') };
+  }
   await mkdir(root, { recursive: true });
   const t0 = performance.now();
   opts.log(`building Samba AD template ${key} in ${root}`);
@@ -692,6 +766,8 @@ async function ensureTemplate(fx: CorpFixture, extra: number, ip: string, opts: 
     await proc.stop();
     for (const d of ['run', 'lock', 'cache']) await rm(join(dcDir, d), { recursive: true, force: true });
     await rm(join(build, 'samba.log'), { force: true });
+    const info: TemplateBuild = { ...timings, templateMs: performance.now() - t0, builtAt: new Date().toISOString() };
+    await writeFile(join(build, 'build.json'), `${JSON.stringify(info, null, 2)}\n`);
     try {
       await rename(build, final);
     } catch (err) {
@@ -700,7 +776,7 @@ async function ensureTemplate(fx: CorpFixture, extra: number, ip: string, opts: 
       await rm(build, { recursive: true, force: true });
     }
     await pruneTemplates(root, key);
-    return { dir: join(final, 'dc'), build: { ...timings, templateMs: performance.now() - t0 } };
+    return { dir: join(final, 'dc'), build: info };
   } catch (err) {
     await rm(build, { recursive: true, force: true });
     throw err;
@@ -893,8 +969,13 @@ export async function startSambaAD(opts: StartSambaOptions = {}): Promise<SambaA
     const timings: SambaTimings = { fromCache: false, startMs: 0, totalMs: 0 };
     if (opts.cache ?? true) {
       const tpl = await ensureTemplate(fx, extra, ip, { startTimeoutMs, log });
-      if (tpl.build) Object.assign(timings, tpl.build);
-      else timings.fromCache = true;
+      if (tpl.build) {
+        const { builtAt: _builtAt, ...build } = tpl.build;
+        Object.assign(timings, build, { template: tpl.build });
+      } else {
+        timings.fromCache = true;
+        if (tpl.cached) timings.template = tpl.cached;
+      }
       const t1 = performance.now();
       await run('cp', ['-a', tpl.dir, dcDir]);
       timings.copyMs = performance.now() - t1;

@@ -6,7 +6,7 @@ import { AdSyncError } from '../../src/errors.ts';
 import { redactPaths } from '../../src/log.ts';
 import { applyPlan, generatePassword, type WrittenUser } from '../../src/reconcile/apply.ts';
 import { runEngine, type TruetaskPort } from '../../src/reconcile/engine.ts';
-import { parseDn } from '../../src/ldap/dn.ts';
+import { dnKey, parseDn } from '../../src/ldap/dn.ts';
 import { parseFilter } from '../../src/ldap/filter.ts';
 import type { DirectoryEntry } from '../../src/ldap/reader.ts';
 import type { EngineConfig } from '../../src/config/engine-config.ts';
@@ -62,7 +62,7 @@ function fakeTruetask(existing: ExistingUser[] = [], faults: { failCreate?: (ema
 
 const entry = (cn: string, email: string): DirectoryEntry => {
   const dn = `CN=${cn},OU=Staff,DC=corp`;
-  return { dn, key: parseDn(dn).key, cn, email };
+  return { dn, name: cn, email };
 };
 
 function planFor(entries: DirectoryEntry[], existing: ExistingUser[], admins: string[] = []): Plan {
@@ -166,7 +166,7 @@ describe('a run', () => {
             logger: capture().logger,
             truetask: tt.port,
             isConflict,
-            readAD: async () => ({ read: { entries, adminGroups: [{ ref: 'G', found: true, dn: 'CN=G', members: new Set(entries.map((e) => e.key)) }] }, containers: [] }),
+            readAD: async () => ({ read: { entries, adminGroups: [{ ref: 'G', found: true, dn: 'CN=G', members: new Set(entries.map((e) => dnKey(e.dn))) }] }, containers: [] }),
           });
           expect(tt.writes).toEqual([]);
           expect(report.apply).toBeUndefined();

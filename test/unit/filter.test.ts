@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { AndFilter, BerReader, BerWriter, EqualityFilter, ExtensibleFilter, FilterParser, NotFilter, OrFilter, PresenceFilter, SubstringFilter } from 'ldapts';
 import { describe, expect, it } from 'vitest';
 import { and, equals, FilterSyntaxError, matchingRule, not, or, parseFilter, present, type Filter } from '../../src/ldap/filter.ts';
-import { membersFilter, IN_CHAIN } from '../../src/ldap/reader.ts';
+import { directMembersFilter, groupsDirectlyInFilter } from '../../src/ldap/membership-filters.ts';
 
 // The filter of the issue: a userFilter missing its last two parentheses.
 const BROKEN =
@@ -188,14 +188,13 @@ describe('properties over generated filters', () => {
     );
   });
 
-  it('a membership search is an AND of the user filter and one memberOf clause, whatever the filter and the group DN', () => {
+  it('membership searches carry group DNs as values, whatever the DN: one memberOf term per group, OR-ed, under the group clause', () => {
     fc.assert(
-      fc.property(anyFilter, value, fc.boolean(), (userFilter, groupDN, nested) => {
-        const composed = membersFilter(parseFilter(userFilter.toString()), groupDN, nested);
-        const clause = nested
-          ? new ExtensibleFilter({ matchType: 'memberOf', rule: IN_CHAIN, value: groupDN })
-          : new EqualityFilter({ attribute: 'memberOf', value: groupDN });
-        expect(berHex(composed)).toBe(berHex(new AndFilter({ filters: [userFilter, clause] })));
+      fc.property(fc.array(value, { minLength: 1, maxLength: 5 }), (groupDNs) => {
+        const terms = groupDNs.map((dn) => new EqualityFilter({ attribute: 'memberOf', value: dn }));
+        const direct = terms.length === 1 ? (terms[0] as Filter) : new OrFilter({ filters: terms });
+        expect(berHex(directMembersFilter(groupDNs))).toBe(berHex(direct));
+        expect(berHex(groupsDirectlyInFilter(groupDNs))).toBe(berHex(new AndFilter({ filters: [new EqualityFilter({ attribute: 'objectClass', value: 'group' }), direct] })));
       }),
       { numRuns: 300 },
     );

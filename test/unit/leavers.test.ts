@@ -9,7 +9,7 @@ import { leaversJson, leaversTable } from '../../src/cli/render-leavers.ts';
 import type { EngineConfig } from '../../src/config/engine-config.ts';
 import { leaversAfterFailure, leaversAfterRun, leaversStatus } from '../../src/controller/leavers-status.ts';
 import { disabledAccountsFilter } from '../../src/ldap/disabled-accounts.ts';
-import { parseDn } from '../../src/ldap/dn.ts';
+import { dnKey, parseDn } from '../../src/ldap/dn.ts';
 import { parseFilter } from '../../src/ldap/filter.ts';
 import type { DirectoryEntry } from '../../src/ldap/reader.ts';
 import { runEngine, type TruetaskPort } from '../../src/reconcile/engine.ts';
@@ -184,7 +184,7 @@ describe('a run with the leavers report', () => {
   } as unknown as EngineConfig;
   const entry = (cn: string, email: string, ou = 'OU=Staff'): DirectoryEntry => {
     const dn = `CN=${cn},${ou},DC=corp`;
-    return { dn, key: parseDn(dn).key, cn, email };
+    return { dn, name: cn, email };
   };
 
   /** An in-memory Truetask recording every call. */
@@ -223,7 +223,7 @@ describe('a run with the leavers report', () => {
           const seeded = [...inTruetask.map((n, i) => tt(`${n}@corp.com`, i % 2 ? 'admin' : 'user')), tt('own@corp.com', 'owner')];
           const users = () => seeded.map((u) => ({ ...u }));
           const readAD = async () => ({
-            read: { entries, adminGroups: [{ ref: 'G', found: true, dn: 'CN=G', members: new Set(entries.slice(0, 1).map((e) => e.key)) }] },
+            read: { entries, adminGroups: [{ ref: 'G', found: true, dn: 'CN=G', members: new Set(entries.slice(0, 1).map((e) => dnKey(e.dn))) }] },
             containers: [],
             disabled: { emails: new Set(disabledInAd.map((n) => `${n}@corp.com`)), excludedEmails: new Set<string>(), entries: disabledInAd.length },
           });

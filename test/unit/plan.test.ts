@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseDn } from '../../src/ldap/dn.ts';
+import { dnKey, parseDn } from '../../src/ldap/dn.ts';
 import type { DirectoryEntry } from '../../src/ldap/reader.ts';
+import { nameOf, type NameAttributes } from '../../src/reconcile/names.ts';
 import { plan, type ExistingUser, type PlanInput, type Role } from '../../src/reconcile/plan.ts';
 
 const base = 'DC=corp,DC=example,DC=com';
-function entry(cn: string, ou: string, attrs: Partial<DirectoryEntry> = {}): DirectoryEntry {
+/** An entry as the reader makes it from these attributes (cn from the RDN unless given). */
+function entry(cn: string, ou: string, attrs: NameAttributes & { email?: string } = {}): DirectoryEntry {
   const dn = `CN=${cn},${ou},${base}`;
-  return { dn, key: parseDn(dn).key, cn: cn.replace(/\\/g, ''), ...attrs };
+  const { email, ...names } = attrs;
+  const name = nameOf({ cn: cn.replace(/\\/g, ''), ...names });
+  return { dn, ...(email === undefined ? {} : { email }), ...(name === undefined ? {} : { name }) };
 }
 function input(over: Partial<PlanInput>): PlanInput {
   return { entries: [], adminMembers: new Set(), excludedOUs: [], existing: [], promotion: false, emailAttribute: 'userPrincipalName', ...over };
@@ -31,7 +35,7 @@ describe('planner: rules of a sync', () => {
   });
 
   it('rule 1: an admin-group member is created as admin only when promotion is on', () => {
-    const members = new Set([ada.key]);
+    const members = new Set([dnKey(ada.dn)]);
     expect(plan(input({ entries: [ada], adminMembers: members, promotion: true })).changes[0]).toMatchObject({ kind: 'create', role: 'admin' });
     expect(plan(input({ entries: [ada], adminMembers: members, promotion: false })).changes[0]).toMatchObject({ kind: 'create', role: 'user' });
   });
@@ -43,13 +47,13 @@ describe('planner: rules of a sync', () => {
   });
 
   it('rule 3: an existing user now in an admin group is promoted', () => {
-    const p = plan(input({ entries: [ada], existing: [user('ADA@corp.example.com', 'user', 'id1')], adminMembers: new Set([ada.key]), promotion: true }));
+    const p = plan(input({ entries: [ada], existing: [user('ADA@corp.example.com', 'user', 'id1')], adminMembers: new Set([dnKey(ada.dn)]), promotion: true }));
     expect(p.changes).toEqual([{ kind: 'promote', email: 'ADA@corp.example.com', name: 'ADA@corp.example.com', userId: 'id1', dns: [ada.dn] }]);
     expect(p.summary.toPromote).toBe(1);
   });
 
   it.each<Role>(['owner', 'admin'])('rule 4: an existing %s is never changed, in or out of admin groups', (role) => {
-    for (const members of [new Set<string>(), new Set([ada.key])]) {
+    for (const members of [new Set<string>(), new Set([dnKey(ada.dn)])]) {
       const p = plan(input({ entries: [ada], existing: [user('ada@corp.example.com', role)], adminMembers: members, promotion: true }));
       expect(p.changes).toEqual([]);
       expect(p.rows[0]).toMatchObject({ action: 'unchanged', role });
@@ -81,12 +85,20 @@ describe('planner: rules of a sync', () => {
   it('rule 10: two entries with the same email make one user, admin if either is', () => {
     const a1 = entry('Pat One', 'OU=Sales,OU=Staff', { email: 'pat@corp.example.com', displayName: 'Pat' });
     const a2 = entry('Pat Two', 'OU=Engineering,OU=Staff', { email: 'PAT@corp.example.com', displayName: 'Pat T' });
-    const p = plan(input({ entries: [a1, a2], adminMembers: new Set([a2.key]), promotion: true }));
+    const p = plan(input({ entries: [a1, a2], adminMembers: new Set([dnKey(a2.dn)]), promotion: true }));
     expect(p.changes).toHaveLength(1);
     expect(p.changes[0]).toMatchObject({ kind: 'create', role: 'admin' });
     expect(p.summary).toMatchObject({ directoryUsers: 2, toCreate: 1 });
     expect(p.rows.filter((r) => r.action === 'create')).toHaveLength(2);
     expect(p.rows.some((r) => r.reason.includes('same email as'))).toBe(true);
+  });
+
+  it('rule 11 when an entry is read: displayName, else givenName sn, else cn (trimmed, blanks ignored)', () => {
+    expect(nameOf({ displayName: ' Ada Lovelace ', givenName: 'A', sn: 'L', cn: 'ada' })).toBe('Ada Lovelace');
+    expect(nameOf({ displayName: '  ', givenName: 'Bob', sn: ' Builder', cn: 'bob' })).toBe('Bob Builder');
+    expect(nameOf({ sn: 'Hopper', cn: 'grace' })).toBe('Hopper');
+    expect(nameOf({ cn: 'Smith, John' })).toBe('Smith, John');
+    expect(nameOf({})).toBeUndefined();
   });
 
   it('rule 11: displayName, else givenName sn, else cn', () => {
@@ -135,7 +147,7 @@ function scenario(rows: Array<{ cn: string; ou: string; email: string | undefine
   const entries = rows.map((r) => entry(r.cn, r.ou, r.email === undefined ? {} : { email: r.email }));
   return input({
     entries,
-    adminMembers: new Set(entries.filter((_, i) => rows[i]?.admin).map((e) => e.key)),
+    adminMembers: new Set(entries.filter((_, i) => rows[i]?.admin).map((e) => dnKey(e.dn))),
     existing: existingRows.map((u, i) => user(u.email, u.role, `id${i}`)),
     excludedOUs: exclude ? [parseDn(`OU=Service Accounts,${base}`)] : [],
     promotion,

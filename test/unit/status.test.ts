@@ -114,7 +114,7 @@ describe('status', () => {
     // a run without a report (not a full run) leaves it as it was
     expect(statusAfterRun({ adsync: adsync('Sync'), now, previous: first }, { ...report(2), full: false }).leavers).toEqual(first.leavers);
     // a failed full run: the same report, stale; a failed run that was not full: unchanged
-    const failed = statusAfterError({ adsync: adsync('Sync'), now, previous: first }, directoryError('PartialRead', 'retry', 'the DC stopped the search'), now);
+    const failed = statusAfterError({ adsync: adsync('Sync'), now, previous: first }, directoryError('SearchTimeLimitExceeded', 'backoff', 'the DC stopped the search'), now);
     expect(failed.leavers).toEqual({ ...first.leavers, stale: true });
     expect(statusAfterError({ adsync: adsync('Sync'), now, previous: first, full: false }, directoryError('Timeout', 'retry', 'no answer'), now).leavers).toEqual(first.leavers);
     expect(statusInvalidSpec(first, 4, 'spec.userFilter: not a filter', now).leavers).toEqual({ ...first.leavers, stale: true });
