@@ -6,6 +6,7 @@
  *     entries with the same filter, attributes and page size, runs interleaved;
  *  2. `adsync sync --confirm` of every user into the Truetask simulator (users/s,
  *     writes in flight, peak RSS), then a re-sync that must write nothing;
+ *     then the leavers report (bench/leavers.ts) after disabling up to 1,000 users;
  *  3. the operator: time from setting truetask.io/sync-now to the status showing the
  *     run, and the controller's RSS (idle with no AdSync, after the runs, peak).
  * The product runs as shipped: dist/ is built first (npm run build).
@@ -109,6 +110,7 @@ interface Result {
   preview: { wall: number; rss: number; walls: number[] };
   sync: { created: number; wall: number; rss: number };
   resync: { wall: number; rss: number; writes: number };
+  leavers: string[];
   controller?: { latency: number; latencies: number[]; idleEmpty: number; idleAfter: number; peak: number };
 }
 
@@ -201,6 +203,11 @@ async function benchSize(n: number): Promise<Result> {
     const writes = sim.requests('POST') + sim.requests('PATCH') - before;
     log(`re-sync: ${writes} writes in ${resync.wall} s`);
 
+    // 2b. the leavers report (bench/leavers.ts): its extra LDAP search, and no Truetask request of its own
+    const { benchLeavers } = await import('./leavers.ts');
+    const leavers = await benchLeavers({ ad, sim, file, main, timed, extraGeneratedUsers: n, pageSize: PAGE, disable: Math.min(1000, n + 250) });
+    for (const line of leavers) log(line);
+
     // 3. the operator
     const controller = values['skip-controller'] ? undefined : await controllerBench(ad, sim.url);
     return {
@@ -213,6 +220,7 @@ async function benchSize(n: number): Promise<Result> {
       preview: { wall: median(previews.map((p) => p.wall)), rss: Math.max(...previews.map((p) => p.rssMiB)), walls: previews.map((p) => p.wall) },
       sync: { created, wall: sync.wall, rss: sync.rssMiB },
       resync: { wall: resync.wall, rss: resync.rssMiB, writes },
+      leavers,
       ...(controller ? { controller } : {}),
     };
   } finally {
@@ -245,5 +253,6 @@ const rows: Array<[string, string, (r: Result) => string]> = [
 const header = ['measure', 'target', ...results.map((r) => `${num(r.n)} users`)];
 console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
 for (const [name, target, cell] of rows) console.log(`| ${[name, target, ...results.map(cell)].join(' | ')} |`);
+for (const r of results) console.log(`\nAt ${num(r.n)} users, ${r.leavers.join('\n')}`);
 console.log(`\nNode ${process.version}, ${(await run('samba', ['--version'])).stdout.trim()}, ${(await readFile('/proc/cpuinfo', 'utf8')).match(/^processor/gm)?.length ?? '?'} CPUs; load average at the end: ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}.`);
 console.log('Peak RSS is the whole process (GNU time). The simulator runs in the bench process and hashes passwords with scrypt N=16.');

@@ -91,9 +91,15 @@ async function main(): Promise<void> {
   step(`Starting the Truetask simulator [${elapsed()}]`);
   sim = await startTruetaskSimulator({
     tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }],
-    users: [{ email: 'owner@corp.example.com', name: 'The Owner', role: 'owner' }],
+    users: [
+      { email: 'owner@corp.example.com', name: 'The Owner', role: 'owner' },
+      // People who left: disabled in AD (Annie Easley), or deleted from it; and an invited contractor.
+      { email: 'annie.easley@corp.example.com', name: 'Annie Easley', role: 'user' },
+      { email: 'old.hire@corp.example.com', name: 'Old Hire', role: 'admin' },
+      { email: 'contractor@partner.example.org', name: 'Invited Contractor', role: 'user' },
+    ],
   });
-  console.log(`Truetask ${sim.url} (1 user: the owner)`);
+  console.log(`Truetask ${sim.url} (4 users: the owner, two people who left the company, an invited contractor)`);
 
   step(`Installing the CRD and starting the operator [${elapsed()}]`);
   await show(['apply', '-f', 'crds/truetask.io_adsyncs.yaml']);
@@ -129,16 +135,34 @@ async function main(): Promise<void> {
   await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'custom-columns=CONDITION:.status.conditions[*].type,STATUS:.status.conditions[*].status,REASON:.status.conditions[*].reason']);
   await show(['get', 'events', '-n', 'truetask', '--field-selector', 'involvedObject.name=corp', '-o', 'custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message']);
 
+  step(`The leavers report: active in Truetask, disabled in AD or gone from it (read-only) [${elapsed()}]`);
+  await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.leavers.disabled} disabled, {.status.leavers.notInDirectory} not in the directory, stale={.status.leavers.stale}{"\\n"}{range .status.leavers.users[*]}  {.reason}  {.email}  {.role}{"\\n"}{end}']);
+  console.log(`$ adsync report leavers -f ${join(work, 'corp.yaml')}`);
+  const report = await runCli(['report', 'leavers', '-f', join(work, 'corp.yaml')]);
+  console.log(report.trimEnd());
+  console.log('Nobody was changed or removed in Truetask because of it: people decide what to do with them.');
+
   step('The metrics moved');
   const url = await controllerMetricsUrl(join(work, 'controller.log'));
   const text = await (await fetch(`${url}/metrics`)).text();
-  console.log(text.split('\n').filter((l) => /^truetask_adsync_(users_created_total|ready|directory_users|runs_total|planned_users)/.test(l)).join('\n'));
+  console.log(text.split('\n').filter((l) => /^truetask_adsync_(users_created_total|ready|directory_users|runs_total|planned_users|leavers)/.test(l)).join('\n'));
 
   console.log(`\n${bold(`Demo complete in ${elapsed()}: ${audit.filter((a) => a.change.op === 'create').length} users created in Truetask.`)}`);
   if (keep) {
     console.log(`Still running (--keep). export KUBECONFIG=${api.kubeconfigPath}; kubectl from ${api.binDir}. Ctrl-C to stop everything.`);
     await new Promise(() => undefined);
   }
+}
+
+/** Runs the adsync CLI (as a user would: node src/cli/main.ts); returns its stdout. */
+async function runCli(args: string[]): Promise<string> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['src/cli/main.ts', ...args], { env: { ...process.env, KUBECONFIG: '/nonexistent' } }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`adsync ${args.join(' ')} failed: ${stderr}`));
+      else resolve(stdout);
+    });
+  });
 }
 
 /** The operator logs where it serves /metrics (it was asked for a free port). */

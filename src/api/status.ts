@@ -5,6 +5,7 @@
 import { z } from 'zod';
 
 export const MAX_PREVIEW_USERS = 100;
+export const MAX_LEAVERS = 100;
 export const MAX_STATUS_OUS = 200;
 export const MAX_MESSAGE = 1024;
 
@@ -86,6 +87,30 @@ export const lastSyncSchema = z
   })
   .describe('The result of the last run in Sync mode.');
 
+export const leaverSchema = z
+  .object({
+    email: z.string().describe('The user\'s email in Truetask.'),
+    name: z.string().describe('The user\'s name in Truetask.'),
+    role: z.enum(['admin', 'user']).describe('The user\'s Truetask role (owners are never listed).'),
+    reason: z
+      .enum(['Disabled', 'NotInDirectory'])
+      .describe('Disabled: an AD account with this email exists and is disabled. NotInDirectory: no entry the user filter matches has this email (deleted, moved out of the base DN, or no longer matched by the filter).'),
+  })
+  .describe('A Truetask user who is still active but disabled in AD or gone from it.');
+
+export const leaversStatusSchema = z
+  .object({
+    generatedAt: z.string().describe('When the report was made: the end of the last full run that succeeded (RFC 3339).'),
+    disabled: z.number().int().min(0).describe('Leavers whose AD account is disabled.'),
+    notInDirectory: z.number().int().min(0).describe('Leavers that no entry the user filter matches has as its email.'),
+    users: z.array(leaverSchema).max(MAX_LEAVERS).describe(`The first ${MAX_LEAVERS} leavers, sorted by email; \`adsync report leavers\` lists every one.`),
+    truncated: z.boolean().describe(`True when there are more than ${MAX_LEAVERS} leavers.`),
+    stale: z.boolean().describe('True when the last full run failed (AD, Truetask or configuration): the report is from the run before, at generatedAt.'),
+  })
+  .describe(
+    'Read-only report of full runs: Truetask users (role user or admin, never owner) whose email is in a domain the directory owns (the domains of spec.emailAttribute among its users) but who are disabled in AD or absent from it. Entries in excluded OUs are not leavers. Nothing is ever written because of it.',
+  );
+
 export const adSyncStatusSchema = z
   .object({
     observedGeneration: z.number().int().min(0).optional().describe('The .metadata.generation the status was computed for.'),
@@ -93,6 +118,7 @@ export const adSyncStatusSchema = z
     directory: directoryStatusSchema.optional(),
     preview: previewStatusSchema.optional(),
     lastSync: lastSyncSchema.optional(),
+    leavers: leaversStatusSchema.optional(),
     lastHandledSyncNow: z.string().max(256).optional().describe('The last value of the truetask.io/sync-now annotation that was acted on.'),
     nextSyncAt: z.string().optional().describe('When the next run is due: the schedule, a retry after a transient failure, or the safety-net attempt while stalled; absent when manual or suspended.'),
   })
@@ -102,3 +128,4 @@ export type AdSyncStatus = z.infer<typeof adSyncStatusSchema>;
 export type DirectoryStatus = z.infer<typeof directoryStatusSchema>;
 export type PreviewStatus = z.infer<typeof previewStatusSchema>;
 export type LastSync = z.infer<typeof lastSyncSchema>;
+export type LeaversStatus = z.infer<typeof leaversStatusSchema>;

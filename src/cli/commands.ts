@@ -13,6 +13,7 @@ import { runEngine, testConnection } from '../reconcile/engine.ts';
 import { summarizeOUs } from '../reconcile/ou-summary.ts';
 import { createTruetaskClient, isUserExistsError, type TruetaskClient } from '../truetask/index.ts';
 import { readInputFile, type InputFile } from './input.ts';
+import { leaversJson, leaversTable } from './render-leavers.ts';
 import { writeJson } from './json-out.ts';
 import * as render from './render.ts';
 
@@ -136,11 +137,24 @@ export async function runCommand(ctx: CommandContext, opts: { apply: boolean; al
       isConflict: isUserExistsError,
       concurrency: opts.concurrency,
       withContainers: false,
+      withLeavers: false,
     });
     if (ctx.output === 'json') await printJson(ctx, opts.apply ? render.syncJson(report) : render.previewJson(report));
     else ctx.write(`${opts.apply ? render.syncTable(report) : render.previewTable(report, { all: opts.all })}\n`);
     if (report.apply?.abortedBy) throw report.apply.abortedBy;
     return !report.apply || report.apply.result === 'Succeeded' ? EXIT_OK : EXIT_FAILED;
+  });
+}
+
+/** `report leavers`: the same read as a preview plus the disabled accounts; writes nothing. */
+export async function reportLeaversCommand(ctx: CommandContext): Promise<number> {
+  return withEngine(ctx, async (cfg, client) => {
+    const report = await runEngine(cfg, 'preview', { logger: ctx.logger, truetask: client, isConflict: isUserExistsError, withContainers: false, withLeavers: true });
+    const leavers = report.leavers;
+    if (!leavers) throw new Error('the run made no leavers report');
+    if (ctx.output === 'json') await printJson(ctx, leaversJson(leavers, report.completedAt));
+    else ctx.write(`${leaversTable(leavers)}\n`);
+    return EXIT_OK;
   });
 }
 

@@ -130,6 +130,13 @@ export function buildProgram(): Command {
       }),
     );
 
+  const report = program.command('report').description('Read-only reports.');
+  withCommon(
+    report
+      .command('leavers')
+      .description('Truetask users (user or admin, never owner) still active but disabled in AD or gone from it: every one. Writes nothing.'),
+  ).action((opts: CommonOptions) => run(opts, 'warn', (ctx) => commands.reportLeaversCommand(ctx)));
+
   program
     .command('controller')
     .description('Run the operator: watch AdSyncs and run previews and syncs, with leader election, metrics and probes.')

@@ -26,6 +26,7 @@ import { patchStatus } from '../runtime/merge-patch.ts';
 import type { HandlerResult } from '../runtime/queue.ts';
 import type { ObjectName } from '../runtime/version-poller.ts';
 import type { AdSyncEventReason } from './events.ts';
+import { leaverCounts } from './leavers-status.ts';
 import { decide, defaultSchedulePolicy, failuresSince, nextAfterSuccess, planAfterFailure, type ObjectState, type RetryState, type SchedulePolicy, type Trigger } from './schedule.ts';
 import { rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
 
@@ -40,6 +41,7 @@ export interface ReconcileMetrics {
   userFailed(obj: ObjectRef): void;
   ldapError(obj: ObjectRef, reason: string): void;
   truetaskRequest(obj: ObjectRef, method: string, code: string): void;
+  setLeavers(obj: ObjectRef, counts: { Disabled: number; NotInDirectory: number }): void;
   forget(obj: ObjectRef): void;
 }
 
@@ -156,6 +158,8 @@ export class Reconciler {
       state.unsaved = false;
     }
     const status = state.written ?? adsync.status ?? {};
+    // The leavers gauge follows status.leavers, also after a restart or a leader change (before the next full run).
+    if (status.leavers) this.#d.metrics.setLeavers(ref, leaverCounts(status.leavers));
     const interval = parseInterval(adsync.spec.interval) ?? 'manual';
     // Suspended: no run is scheduled, so like "manual" (the stale-sync alert ignores it).
     this.#d.metrics.setInterval(ref, interval === 'manual' || adsync.spec.suspend ? 0 : interval);
@@ -287,6 +291,7 @@ export class Reconciler {
       unchanged: status.preview?.unchanged ?? 0,
     });
     m.setReady(ref, status.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
+    if (status.leavers) m.setLeavers(ref, leaverCounts(status.leavers));
 
     for (const g of report.directory.adminGroups) {
       if (!g.found) await this.#d.events.record(ref, 'Warning', 'AdminGroupNotFound', `Admin group "${g.ref}" was not found in AD: check spec.adminPromotion.groups (a DN, or a sAMAccountName or cn)`);

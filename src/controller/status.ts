@@ -7,6 +7,7 @@ import type { AdSync } from '../api/adsync.ts';
 import { MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type Condition } from '../api/status.ts';
 import type { AdSyncError } from '../errors.ts';
 import type { RunReport } from '../reconcile/engine.ts';
+import { leaversAfterFailure, leaversAfterRun } from './leavers-status.ts';
 
 export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled';
 
@@ -92,6 +93,8 @@ export interface RunContext {
   previous?: AdSyncStatus | undefined;
   /** Reconciling/Stalled after this run (default: ok). */
   health?: Health | undefined;
+  /** The run was (or was to be) a full run (default true): only a failed full run marks status.leavers stale. */
+  full?: boolean | undefined;
 }
 
 function base(ctx: RunContext): AdSyncStatus {
@@ -157,6 +160,8 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
     })),
     truncated: changes.length > MAX_PREVIEW_USERS,
   };
+  const leavers = leaversAfterRun(status.leavers, report.leavers, rfc3339(report.completedAt));
+  if (leavers) status.leavers = leavers;
   const message = summaryMessage(report);
   const updates: ConditionUpdate[] = [
     { type: 'DirectoryConnected', status: 'True', reason: 'Connected', message: `read ${d.users + d.excluded + d.skipped} entries` },
@@ -205,6 +210,8 @@ export function statusAfterError(ctx: RunContext, err: AdSyncError, startedAt: D
   const gen = ctx.adsync.metadata.generation;
   const detail = err.detail;
   const updates: ConditionUpdate[] = [{ type: 'Ready', status: 'False', reason: err.reason, message: detail }];
+  const leavers = leaversAfterFailure(status.leavers, ctx.full);
+  if (leavers) status.leavers = leavers;
   if (err.source === 'directory') updates.push({ type: 'DirectoryConnected', status: 'False', reason: err.reason, message: detail });
   if (err.source === 'truetask') {
     updates.push({ type: 'DirectoryConnected', status: 'True', reason: 'Connected', message: 'read the directory' });
@@ -247,10 +254,12 @@ export function statusRunStarted(previous: AdSyncStatus, generation: number | un
 /** Status of an object whose stored spec is invalid (refused at admission today, but stored before). */
 export function statusInvalidSpec(previous: AdSyncStatus, generation: number | undefined, message: string, now: Date): AdSyncStatus {
   const conditions = setConditions(previous.conditions, [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }], generation, now);
+  const leavers = leaversAfterFailure(previous.leavers);
   const status: AdSyncStatus = {
     ...previous,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     conditions: setHealth(conditions, { kind: 'stalled', reason: 'InvalidSpec', message }, generation, now),
+    ...(leavers ? { leavers } : {}),
   };
   delete status.nextSyncAt;
   return status;

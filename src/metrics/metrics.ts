@@ -15,6 +15,8 @@ export type PlannedAction = 'create' | 'promote' | 'unchanged' | 'skip' | 'exclu
 export const RUN_KINDS: readonly RunKind[] = ['preview', 'sync'];
 export const RUN_RESULTS: readonly RunResult[] = ['success', 'failure'];
 export const PLANNED_ACTIONS: readonly PlannedAction[] = ['create', 'promote', 'unchanged', 'skip', 'exclude'];
+export type LeaverReason = 'Disabled' | 'NotInDirectory';
+export const LEAVER_REASONS: readonly LeaverReason[] = ['Disabled', 'NotInDirectory'];
 
 /** Runs take from a fraction of a second (small preview) to tens of minutes (large first sync). */
 export const RUN_DURATION_BUCKETS: readonly number[] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800];
@@ -32,6 +34,7 @@ export const METRIC_NAMES = {
   userFailures: 'truetask_adsync_user_failures_total',
   ldapErrors: 'truetask_adsync_ldap_errors_total',
   truetaskRequests: 'truetask_adsync_truetask_requests_total',
+  leavers: 'truetask_adsync_leavers',
 } as const;
 
 export interface CreateMetricsOptions {
@@ -57,6 +60,8 @@ export interface AdsyncMetrics {
   ldapError(obj: ObjectRef, reason: string): void;
   /** `code` is the HTTP status, or a short word for requests without one (e.g. "error"). */
   truetaskRequest(obj: ObjectRef, method: string, code: number | string): void;
+  /** Leavers per reason, as status.leavers counts them (the last full run's report, also while it is stale). */
+  setLeavers(obj: ObjectRef, counts: Record<LeaverReason, number>): void;
   /** Removes every series of the object from every metric (the AdSync was deleted). */
   forget(obj: ObjectRef): void;
 }
@@ -140,6 +145,13 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     name: METRIC_NAMES.truetaskRequests,
     help: 'Requests to the Truetask API by method and HTTP status code.',
     labelNames: [...OBJ, 'method', 'code'],
+    registers,
+  });
+
+  const leavers = new Gauge({
+    name: METRIC_NAMES.leavers,
+    help: 'Truetask users still active but disabled in AD (Disabled) or absent from it (NotInDirectory), from the last full run (status.leavers).',
+    labelNames: [...OBJ, 'reason'],
     registers,
   });
 
@@ -238,6 +250,10 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
 
     truetaskRequest(obj, method, code) {
       incCounter(obj, truetaskRequests, { ...base(obj), method: method.toUpperCase(), code: String(code) });
+    },
+
+    setLeavers(obj, counts) {
+      for (const reason of LEAVER_REASONS) setGauge(obj, leavers, { ...base(obj), reason }, counts[reason]);
     },
 
     forget(obj) {

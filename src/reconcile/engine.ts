@@ -6,9 +6,11 @@
 import type { EngineConfig } from '../config/engine-config.ts';
 import { AdSyncError, isAdSyncError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { readDisabledAccounts, type DisabledAccounts } from '../ldap/disabled-accounts.ts';
 import { checkBaseDN, readContainers, readDirectory, type ContainerInfo, type DirectoryRead } from '../ldap/reader.ts';
 import { DirectorySession, type LdapConnectionConfig } from '../ldap/session.ts';
 import { applyPlan, type ApplyResult, type UserWriter } from './apply.ts';
+import { findLeavers, type LeaversReport } from './leavers.ts';
 import { summarizeOUs, type OuSummary } from './ou-summary.ts';
 import { plan, type ExistingUser, type Plan } from './plan.ts';
 
@@ -34,6 +36,8 @@ export interface EngineDeps {
   observer?: RunObserver;
   /** Also list OUs/containers with counts (status and Discover OUs). Default true. */
   withContainers?: boolean;
+  /** Also report leavers (full runs only): one more LDAP search, for disabled accounts. Default true. */
+  withLeavers?: boolean;
   /** Replaces the LDAP read (unit tests of the run's logic). */
   readAD?: (cfg: EngineConfig) => Promise<ADRead>;
 }
@@ -41,6 +45,8 @@ export interface EngineDeps {
 export interface ADRead {
   read: DirectoryRead;
   containers: ContainerInfo[];
+  /** Read when the run reports leavers. */
+  disabled?: DisabledAccounts;
 }
 
 export interface AdminGroupReport {
@@ -63,11 +69,15 @@ export type SyncResult = 'Succeeded' | 'PartiallyFailed' | 'Failed';
 
 export interface RunReport {
   kind: RunKind;
+  /** The run read the whole directory (every run today; changed-only runs will not). Only full runs report leavers. */
+  full: boolean;
   startedAt: Date;
   completedAt: Date;
   directory: DirectoryReport;
   plan: Plan;
   apply?: ApplyResult & { result: SyncResult };
+  /** Full runs (unless withLeavers is false): Truetask users disabled in AD or gone from it. Read-only. */
+  leavers?: LeaversReport;
 }
 
 export function syncResultOf(apply: ApplyResult, planned: number): SyncResult {
@@ -75,7 +85,7 @@ export function syncResultOf(apply: ApplyResult, planned: number): SyncResult {
   return apply.failed >= planned ? 'Failed' : 'PartiallyFailed';
 }
 
-async function readAD(cfg: EngineConfig, deps: EngineDeps): Promise<ADRead> {
+async function readAD(cfg: EngineConfig, deps: EngineDeps, withLeavers: boolean): Promise<ADRead> {
   if (deps.readAD) return deps.readAD(cfg);
   const open = deps.openDirectory ?? ((c: LdapConnectionConfig, l: Logger) => DirectorySession.open(c, l));
   let session: DirectorySession | undefined;
@@ -83,7 +93,9 @@ async function readAD(cfg: EngineConfig, deps: EngineDeps): Promise<ADRead> {
     session = await open(cfg.ldap, deps.logger);
     const read = await readDirectory(session, cfg.read, deps.logger);
     const containers = deps.withContainers === false ? [] : await readContainers(session, cfg.read);
-    return { read, containers };
+    if (!withLeavers) return { read, containers };
+    const disabled = await readDisabledAccounts(session, cfg.read, cfg.excludedOUs);
+    return { read, containers, disabled };
   } catch (err) {
     if (isAdSyncError(err) && err.source === 'directory') deps.observer?.directoryError?.(err.reason);
     throw err;
@@ -97,7 +109,10 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   const startedAt = now();
   const log = deps.logger;
 
-  const { read, containers } = await readAD(cfg, deps);
+  // Every run reads the whole directory today; changed-only runs would pass full = false and report no leavers.
+  const full = true;
+  const withLeavers = full && deps.withLeavers !== false;
+  const { read, containers, disabled } = await readAD(cfg, deps, withLeavers);
   const existing = await deps.truetask.listUsers();
 
   const adminMembers = new Set<string>();
@@ -118,8 +133,11 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
     adminGroups: read.adminGroups.map((g) => ({ ref: g.ref, ...(g.dn ? { dn: g.dn } : {}), found: g.found, members: g.members.size })),
   };
   log.info({ kind, ...thePlan.summary }, 'plan made');
+  // Computed from the listing made before any write: creates and promotions never change who is a leaver.
+  const leavers = withLeavers && disabled ? reportLeavers(thePlan, disabled, existing, log) : undefined;
+  const base = { kind, full, startedAt, directory, plan: thePlan, ...(leavers ? { leavers } : {}) };
 
-  if (kind === 'preview') return { kind, startedAt, completedAt: now(), directory, plan: thePlan };
+  if (kind === 'preview') return { ...base, completedAt: now() };
 
   const apply = await applyPlan(thePlan, deps.truetask, {
     concurrency: deps.concurrency ?? 4,
@@ -130,7 +148,13 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   });
   const result = syncResultOf(apply, thePlan.changes.length);
   log.info({ kind, result, created: apply.created, promoted: apply.promoted, failed: apply.failed }, 'sync applied');
-  return { kind, startedAt, completedAt: now(), directory, plan: thePlan, apply: { ...apply, result } };
+  return { ...base, completedAt: now(), apply: { ...apply, result } };
+}
+
+function reportLeavers(thePlan: Plan, disabled: DisabledAccounts, existing: readonly ExistingUser[], log: Logger): LeaversReport {
+  const leavers = findLeavers({ matched: thePlan.rows.map((r) => ({ email: r.email, excluded: r.action === 'exclude' })), disabled, existing });
+  log.info({ disabled: leavers.disabled, notInDirectory: leavers.notInDirectory, disabledAccounts: disabled.entries, ownedDomains: leavers.ownedDomains.slice(0, 20) }, 'leavers reported');
+  return leavers;
 }
 
 export interface ConnectionCheck {

@@ -209,6 +209,8 @@ describe('kubectl explain', () => {
     walk(root.status!, 'adsync.status');
     expect(paths).toContain('adsync.status.lastSync.result');
     expect(paths).toContain('adsync.status.preview.users.email');
+    expect(paths).toContain('adsync.status.leavers.users.reason');
+    expect(paths).toContain('adsync.status.leavers.stale');
     const describedAs = async (p: string): Promise<string> => {
       const { stdout } = await run(kubectl, ['explain', p], { env });
       return /DESCRIPTION:\n([\s\S]*?)(\n\n|$)/.exec(stdout)?.[1]?.trim() ?? '';

@@ -27,17 +27,21 @@ interface PromtoolTests {
 
 const ALERTS = join(repoRoot, 'charts', 'truetask-adsync', 'files', 'alerts.yaml');
 const TESTS = join(repoRoot, 'test', 'tools', 'alerts_test.yaml');
+/** The leavers alert's tests: a week of data, evaluated every 5 minutes. */
+const LEAVERS_TESTS = join(repoRoot, 'test', 'tools', 'alerts_leavers_test.yaml');
 
 describe('the shipped alerting rules', () => {
   let rules: AlertRule[];
   let alertsText: string;
   let testsText: string;
+  let leaversTestsText: string;
   let work: string;
 
   beforeAll(async () => {
     await toolsBinDir();
     alertsText = await readFile(ALERTS, 'utf8');
     testsText = await readFile(TESTS, 'utf8');
+    leaversTestsText = await readFile(LEAVERS_TESTS, 'utf8');
     rules = (parse(alertsText) as RuleFile).groups.flatMap((g) => g.rules);
     work = await mkdtemp(join(tmpdir(), 'alerts-test-'));
   });
@@ -52,17 +56,17 @@ describe('the shipped alerting rules', () => {
     expect(r.stdout).toMatch(new RegExp(`SUCCESS: ${rules.length} rules found`));
   });
 
-  it('pass their unit tests (`promtool test rules test/tools/alerts_test.yaml`)', async () => {
-    const r = await runTool('promtool', ['test', 'rules', TESTS]);
+  it('pass their unit tests (`promtool test rules test/tools/alerts_test.yaml test/tools/alerts_leavers_test.yaml`)', async () => {
+    const r = await runTool('promtool', ['test', 'rules', TESTS, LEAVERS_TESTS]);
     expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
-    expect(r.stdout).toMatch(/SUCCESS/);
+    expect(r.stdout.match(/SUCCESS/g)).toHaveLength(2);
     expect(r.stdout + r.stderr).not.toMatch(/FAILED/);
   });
 
   it('the unit tests test the shipped file, and every alert both firing and not firing', () => {
-    const t = parse(testsText) as PromtoolTests;
-    expect(t.rule_files).toEqual(['../../charts/truetask-adsync/files/alerts.yaml']);
-    const cases = t.tests.flatMap((x) => x.alert_rule_test ?? []);
+    const files = [parse(testsText) as PromtoolTests, parse(leaversTestsText) as PromtoolTests];
+    for (const t of files) expect(t.rule_files).toEqual(['../../charts/truetask-adsync/files/alerts.yaml']);
+    const cases = files.flatMap((t) => t.tests.flatMap((x) => x.alert_rule_test ?? []));
     for (const rule of rules) {
       const mine = cases.filter((c) => c.alertname === rule.alert);
       expect(mine.some((c) => c.exp_alerts.length > 0), `${rule.alert} is never expected to fire`).toBe(true);
@@ -93,6 +97,7 @@ describe('the shipped alerting rules', () => {
       'TruetaskAdsyncStale',
       'TruetaskAdsyncUserFailures',
       'TruetaskAdsyncDirectoryUnreachable',
+      'TruetaskAdsyncDisabledUsersActive',
       'TruetaskAdsyncOperatorDown',
     ]);
     for (const rule of rules) {
@@ -113,12 +118,25 @@ describe('the shipped alerting rules', () => {
     }
   });
 
+  it('a broken leavers rule makes its unit tests fail (without max_over_time a leader change resets its 7 days)', async () => {
+    const bridged = 'max_over_time(truetask_adsync_leavers{reason="Disabled"}[15m])';
+    expect(alertsText).toContain(bridged);
+    const dir = join(work, 'leavers');
+    await mkdir(join(dir, 'charts', 'truetask-adsync', 'files'), { recursive: true });
+    await writeFile(join(dir, 'charts', 'truetask-adsync', 'files', 'alerts.yaml'), alertsText.replace(bridged, 'truetask_adsync_leavers{reason="Disabled"}'));
+    await mkdir(join(dir, 'test', 'tools'), { recursive: true });
+    await writeFile(join(dir, 'test', 'tools', 'alerts_leavers_test.yaml'), leaversTestsText);
+    const r = await runTool('promtool', ['test', 'rules', join(dir, 'test', 'tools', 'alerts_leavers_test.yaml')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/FAILED[\s\S]*alertname: TruetaskAdsyncDisabledUsersActive, time: 7d1h/);
+  });
+
   it('use only metric names the operator exports', () => {
     const exported = new Set<string>(Object.values(METRIC_NAMES));
     const used = new Set(rules.flatMap((r) => [...r.expr.matchAll(/\btruetask_adsync_[a-z_]+/g)].map((m) => m[0])));
     expect(used.size).toBeGreaterThan(0);
     for (const name of used) expect(exported.has(name), `${name} is not in src/metrics/metrics.ts`).toBe(true);
-    for (const name of [METRIC_NAMES.ready, METRIC_NAMES.lastSuccess, METRIC_NAMES.interval, METRIC_NAMES.userFailures, METRIC_NAMES.ldapErrors]) {
+    for (const name of [METRIC_NAMES.ready, METRIC_NAMES.lastSuccess, METRIC_NAMES.interval, METRIC_NAMES.userFailures, METRIC_NAMES.ldapErrors, METRIC_NAMES.leavers]) {
       expect(used.has(name), `${name} is used by no alert`).toBe(true);
     }
   });

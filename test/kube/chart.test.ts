@@ -175,7 +175,7 @@ describe('the Helm chart and the kustomize installs', () => {
           watchNamespaces: ['team-a', 'team-b'],
           metrics: { service: { enabled: true } },
           serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
-          prometheusRule: { enabled: true },
+          prometheusRule: { enabled: true, leavers: { enabled: true, for: '3d' } },
           networkPolicy: { enabled: true, directory: { cidrs: ['10.0.10.14/32'] }, truetask: { cidrs: ['10.20.0.0/16'] } },
         }),
       );
@@ -327,7 +327,8 @@ describe('the Helm chart and the kustomize installs', () => {
 
       const rule = one(objs, 'PrometheusRule');
       expect(rule.metadata.labels).toMatchObject({ release: 'kps' });
-      expect((rule.spec as { groups: unknown }).groups).toEqual(alertsFile.groups);
+      // every group of files/alerts.yaml but the leavers alert, which is off unless asked for
+      expect((rule.spec as { groups: unknown }).groups).toEqual(alertsFile.groups.filter((g) => g.name !== 'truetask-adsync-leavers'));
 
       // Only the metrics Service, without a ServiceMonitor.
       const svcOnly = await render({ metrics: { service: { enabled: true } } });
@@ -338,8 +339,23 @@ describe('the Helm chart and the kustomize installs', () => {
     it('the PrometheusRule leaves out the operator-down group when the chart has no ServiceMonitor', async () => {
       const { objs } = await render({ prometheusRule: { enabled: true } });
       const groups = (one(objs, 'PrometheusRule').spec as { groups: Array<{ name: string }> }).groups;
-      expect(groups).toEqual(alertsFile.groups.filter((g) => g.name !== 'truetask-adsync-operator'));
-      expect(groups.length).toBe(alertsFile.groups.length - 1);
+      expect(groups).toEqual(alertsFile.groups.filter((g) => g.name !== 'truetask-adsync-operator' && g.name !== 'truetask-adsync-leavers'));
+      expect(groups.length).toBe(alertsFile.groups.length - 2);
+    });
+
+    it('the leavers alert is off by default; on, with the duration asked for, or 7d', async () => {
+      const ruleOf = async (values: Record<string, unknown>) => {
+        const groups = (one((await render({ prometheusRule: { enabled: true, ...values } })).objs, 'PrometheusRule').spec as { groups: Array<{ name: string; rules: Array<Record<string, unknown>> }> }).groups;
+        return groups.find((g) => g.name === 'truetask-adsync-leavers')?.rules;
+      };
+      const shipped = alertsFile.groups.find((g) => g.name === 'truetask-adsync-leavers')?.rules as Array<Record<string, unknown>>;
+      expect(shipped.map((r) => r.alert)).toEqual(['TruetaskAdsyncDisabledUsersActive']);
+      expect(await ruleOf({})).toBeUndefined();
+      expect(await ruleOf({ leavers: { enabled: false, for: '1d' } })).toBeUndefined();
+      expect(await ruleOf({ leavers: { enabled: true } })).toEqual(shipped.map((r) => ({ ...r, for: '7d' })));
+      expect(await ruleOf({ leavers: { enabled: true, for: '72h' } })).toEqual(shipped.map((r) => ({ ...r, for: '72h' })));
+      // the file itself is left as it is (promtool tests it with 7d)
+      expect(shipped[0]?.for).toBe('7d');
     });
 
     it('networkPolicy: ingress only to the metrics port; egress to DNS, the API server, the DCs and Truetask', async () => {
@@ -404,6 +420,7 @@ describe('the Helm chart and the kustomize installs', () => {
       ['a namespace name that is not one', { watchNamespaces: ['Team_A'] }, /watchNamespaces\/0/],
       ['serviceAccount.create as a string', { serviceAccount: { create: 'always' } }, /serviceAccount\/create.*want boolean/],
       ['an unknown key under metrics', { metrics: { servicemonitor: true } }, /additional properties 'servicemonitor' not allowed/],
+      ['a leavers alert duration that is not one', { prometheusRule: { enabled: true, leavers: { enabled: true, for: '7 days' } } }, /prometheusRule\/leavers\/for/],
       ['a CIDR that is not one', { networkPolicy: { enabled: true, directory: { cidrs: ['dc1.corp'] }, truetask: { cidrs: ['10.0.0.0/8'] } } }, /networkPolicy\/directory\/cidrs\/0/],
     ])('the schema refuses %s', async (_what, values, message) => {
       const r = await template(values);
@@ -430,7 +447,7 @@ describe('the Helm chart and the kustomize installs', () => {
         {},
         {
           serviceMonitor: { enabled: true },
-          prometheusRule: { enabled: true },
+          prometheusRule: { enabled: true, leavers: { enabled: true, for: '3d' } },
           networkPolicy: { enabled: true, directory: { cidrs: ['10.0.10.14/32'] }, truetask: { cidrs: ['10.20.0.0/16'] } },
         },
       ]) {

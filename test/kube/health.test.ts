@@ -28,6 +28,7 @@ const base = (generation: number, status?: AdSyncStatus, suspend = false): AdSyn
   });
 const report: RunReport = {
   kind: 'sync',
+  full: true,
   startedAt: now,
   completedAt: now,
   directory: { users: 1, excluded: 0, skipped: 0, organizationalUnits: [], adminGroups: [] },

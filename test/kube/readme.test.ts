@@ -80,7 +80,10 @@ describe('the README install and use commands, as written', () => {
     custom = kubeConfigFor(api).makeApiClient(CustomObjectsApi);
     sim = await startTruetaskSimulator({
       tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }],
-      users: [{ email: 'owner@corp.example.com', name: 'The Owner', role: 'owner' }],
+      users: [
+        { email: 'owner@corp.example.com', name: 'The Owner', role: 'owner' },
+        { email: 'old.hire@corp.example.com', name: 'Old Hire', role: 'user' }, // AD has no such account: a leaver
+      ],
     });
     work = await mkdtemp(join(tmpdir(), 'readme-test-'));
     // The README's paths are relative to the repository; its files (the CA, my-adsync.yaml) to where you are.
@@ -217,6 +220,15 @@ describe('the README install and use commands, as written', () => {
         const preview = JSON.parse(r.stdout) as { toCreate: number; users: Array<{ email: string; role: string }> };
         expect(preview.toCreate).toBeGreaterThan(100);
         expect(preview.users.some((u) => u.role === 'admin')).toBe(true);
+      },
+    },
+    "kubectl get adsync corp -n truetask -o jsonpath='{.status.leavers}'": {
+      check: (r) => {
+        ok(r);
+        const leavers = JSON.parse(r.stdout) as { disabled: number; notInDirectory: number; users: Array<{ email: string; reason: string }>; stale: boolean };
+        expect(leavers).toMatchObject({ notInDirectory: 1, stale: false });
+        expect(leavers.users).toContainEqual(expect.objectContaining({ email: 'old.hire@corp.example.com', reason: 'NotInDirectory' }));
+        expect(leavers.users.some((u) => u.email === 'owner@corp.example.com')).toBe(false);
       },
     },
     'kubectl patch adsync corp -n truetask --type=merge -p \'{"spec":{"mode":"Sync"}}\'': {

@@ -87,6 +87,7 @@ describe('createMetrics', () => {
       truetask_adsync_user_failures_total: 'counter',
       truetask_adsync_ldap_errors_total: 'counter',
       truetask_adsync_truetask_requests_total: 'counter',
+      truetask_adsync_leavers: 'gauge',
     };
     for (const [name, type] of Object.entries(types)) expect(text).toContain(`# TYPE ${name} ${type}\n`);
     expect(Object.values(METRIC_NAMES).sort()).toEqual(Object.keys(types).sort());
@@ -173,6 +174,19 @@ describe('createMetrics', () => {
     expect(value(s2, 'truetask_adsync_ready', corp)).toBe(0);
   });
 
+  it('exports the leavers per reason', async () => {
+    const m = createMetrics(new Registry(), { defaultMetrics: false });
+    m.setLeavers(corp, { Disabled: 2, NotInDirectory: 5 });
+    m.setLeavers(lab, { Disabled: 0, NotInDirectory: 1 });
+    const s = await scrape(m);
+    expect(value(s, 'truetask_adsync_leavers', { ...corp, reason: 'Disabled' })).toBe(2);
+    expect(value(s, 'truetask_adsync_leavers', { ...corp, reason: 'NotInDirectory' })).toBe(5);
+    expect(value(s, 'truetask_adsync_leavers', { ...lab, reason: 'Disabled' })).toBe(0);
+    expect(await m.registry.metrics()).toContain('truetask_adsync_leavers{namespace="truetask",name="corp",reason="Disabled"} 2\n');
+    m.setLeavers(corp, { Disabled: 0, NotInDirectory: 4 });
+    expect(value(await scrape(m), 'truetask_adsync_leavers', { ...corp, reason: 'Disabled' })).toBe(0);
+  });
+
   it('counts users, LDAP errors and Truetask requests with their labels', async () => {
     const m = createMetrics(new Registry(), { defaultMetrics: false });
     m.userCreated(corp);
@@ -216,13 +230,14 @@ describe('createMetrics', () => {
       m.userFailed(obj);
       m.ldapError(obj, 'Timeout');
       m.truetaskRequest(obj, 'GET', 200);
+      m.setLeavers(obj, { Disabled: 1, NotInDirectory: 2 });
     };
     fill(corp);
     fill(lab); // same name, other namespace
 
     const before = await scrape(m);
     const corpNames = new Set(ofObject(before, corp).map((s) => s.name));
-    expect(corpNames.size).toBe(14); // 12 metrics, the histogram as _bucket/_sum/_count
+    expect(corpNames.size).toBe(15); // 13 metrics, the histogram as _bucket/_sum/_count
     const labCount = ofObject(before, lab).length;
     expect(labCount).toBe(ofObject(before, corp).length);
 

@@ -34,6 +34,7 @@ function report(): RunReport {
   const failures = Array.from({ length: 50 }, (_, i) => ({ email: changes[i]?.email ?? '', action: 'create' as const, reason: 'TruetaskRejected', message: long('Truetask rejected POST /v1/users (400)', i) }));
   return {
     kind: 'sync',
+    full: true,
     startedAt: new Date('2026-11-25T10:00:00Z'),
     completedAt: new Date('2026-11-25T10:05:00Z'),
     directory: {

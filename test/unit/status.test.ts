@@ -21,6 +21,7 @@ function report(n: number, apply?: RunReport['apply']): RunReport {
   const changes = Array.from({ length: n }, (_, i) => ({ kind: 'create' as const, email: `u${String(i).padStart(6, '0')}@corp.example.com`, name: `User ${i}`, role: 'user' as const, dns: [`CN=User ${i},OU=Bulk,DC=corp`] }));
   return {
     kind: apply ? 'sync' : 'preview',
+    full: true,
     startedAt: new Date('2026-11-25T10:00:00Z'),
     completedAt: new Date('2026-11-25T10:00:05Z'),
     directory: {
@@ -98,6 +99,29 @@ describe('status', () => {
     expect(status.observedGeneration).toBe(4);
     expect(status.nextSyncAt).toBeUndefined();
     expect(status.preview?.toCreate).toBe(3);
+  });
+
+  it('status.leavers: set by a run that reports it, kept by one that does not, stale after a failed full run or an invalid spec', () => {
+    const now = new Date('2026-11-25T10:00:00Z');
+    const leavers = { disabled: 1, notInDirectory: 1, ownedDomains: ['corp.example.com'], users: [
+      { email: 'annie.easley@corp.example.com', name: 'Annie Easley', role: 'user' as const, reason: 'Disabled' as const },
+      { email: 'old.hire@corp.example.com', name: 'Old Hire', role: 'admin' as const, reason: 'NotInDirectory' as const },
+    ] };
+    const first = statusAfterRun({ adsync: adsync('Sync'), now }, { ...report(2), leavers });
+    expect(first.leavers).toEqual({ generatedAt: '2026-11-25T10:00:05Z', disabled: 1, notInDirectory: 1, users: leavers.users, truncated: false, stale: false });
+    expect(adSyncStatusSchema.safeParse(first).success).toBe(true);
+
+    // a run without a report (not a full run) leaves it as it was
+    expect(statusAfterRun({ adsync: adsync('Sync'), now, previous: first }, { ...report(2), full: false }).leavers).toEqual(first.leavers);
+    // a failed full run: the same report, stale; a failed run that was not full: unchanged
+    const failed = statusAfterError({ adsync: adsync('Sync'), now, previous: first }, directoryError('SearchTimeLimitExceeded', 'backoff', 'the DC stopped the search'), now);
+    expect(failed.leavers).toEqual({ ...first.leavers, stale: true });
+    expect(statusAfterError({ adsync: adsync('Sync'), now, previous: first, full: false }, directoryError('Timeout', 'retry', 'no answer'), now).leavers).toEqual(first.leavers);
+    expect(statusInvalidSpec(first, 4, 'spec.userFilter: not a filter', now).leavers).toEqual({ ...first.leavers, stale: true });
+    // none before: none after a failure
+    expect(statusAfterError({ adsync: adsync('Sync'), now }, directoryError('Timeout', 'retry', 'no answer'), now).leavers).toBeUndefined();
+    // the next full run makes it fresh
+    expect(statusAfterRun({ adsync: adsync('Sync'), now, previous: failed }, { ...report(2), leavers: { ...leavers, disabled: 0, notInDirectory: 0, users: [] } }).leavers).toMatchObject({ stale: false, disabled: 0, users: [] });
   });
 
   describe('kstatus conditions', () => {
