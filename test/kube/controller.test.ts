@@ -11,7 +11,7 @@ import { startTruetaskSimulator, type TruetaskSimulator } from '../../src/trueta
 import { kubeConfigFor } from '../support/kube-apiserver.ts';
 import { createTestNamespace, type TestNamespace } from '../support/kube-namespace.ts';
 import { waitFor } from '../support/kube-wait.ts';
-import { installCrd, installOperatorRbac } from '../support/operator-env.ts';
+import { installCrd, installOperatorRbac, operatorOptions } from '../support/operator-env.ts';
 import { addMember, addUser } from '../support/samba.ts';
 import { adsyncObject, scenarioYaml, secretObjects, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
 import { adsync, tempFile } from '../support/cli.ts';
@@ -93,25 +93,19 @@ describe('the AdSync controller', () => {
   });
 
   const startOperator = () =>
-    startController({
-      kubeConfig: kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser }),
-      logger: quiet,
-      namespaces: [ns.name],
-      metricsHost: '127.0.0.1',
-      metricsPort: 0,
-      leaderElect: true,
-      leaseNamespace: ns.name,
-      leaseName: 'truetask-adsync-leader',
-      leaseDurationSeconds: 4,
-      renewDeadlineSeconds: 3,
-      retryPeriodSeconds: 1,
-      concurrency: 2,
-      writeConcurrency: 4,
-      // Shortened so that the tests see them happen; failure.test.ts runs the product's policy.
-      schedule: { retryBaseMs: 500, retryMaxMs: 4000, safetyNetMs: 2000 },
-      secretPollMs: 500,
-      processMetrics: false,
-    });
+    startController(
+      operatorOptions(inject('kubeconfigPath'), operatorUser, ns.name, {
+        logger: quiet,
+        leaderElect: true,
+        leaseDurationSeconds: 4,
+        renewDeadlineSeconds: 3,
+        retryPeriodSeconds: 1,
+        concurrency: 2,
+        // Shortened so that the tests see them happen; failure.test.ts runs the product's policy.
+        schedule: { retryBaseMs: 500, retryMaxMs: 4000, safetyNetMs: 2000 },
+        secretPollMs: 500,
+      }),
+    );
 
   afterAll(async () => {
     await controller?.stop();

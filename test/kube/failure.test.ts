@@ -22,7 +22,7 @@ import { argoHealth, kstatus, type Verdict } from '../support/health.ts';
 import { kubeConfigFor } from '../support/kube-apiserver.ts';
 import { createTestNamespace, type TestNamespace } from '../support/kube-namespace.ts';
 import { waitFor } from '../support/kube-wait.ts';
-import { installCrd, installOperatorRbac } from '../support/operator-env.ts';
+import { installCrd, installOperatorRbac, operatorOptions } from '../support/operator-env.ts';
 import { lockoutState, startSambaAD, type SambaAD, type SambaADInfo } from '../support/samba.ts';
 import { adsyncObject, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
 
@@ -57,23 +57,17 @@ describe('failure behaviour', () => {
   const measured: Record<string, unknown> = {};
 
   const startOperator = (identity: string) =>
-    startController({
-      kubeConfig: kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser }),
-      logger: quiet,
-      namespaces: [ns.name],
-      metricsHost: '127.0.0.1',
-      metricsPort: 0,
-      leaderElect: true,
-      leaseNamespace: ns.name,
-      leaseName: 'truetask-adsync-leader',
-      identity,
-      leaseDurationSeconds: 4,
-      renewDeadlineSeconds: 3,
-      retryPeriodSeconds: 1,
-      concurrency: 2,
-      writeConcurrency: 4,
-      processMetrics: false,
-    });
+    startController(
+      operatorOptions(inject('kubeconfigPath'), operatorUser, ns.name, {
+        logger: quiet,
+        leaderElect: true,
+        identity,
+        leaseDurationSeconds: 4,
+        renewDeadlineSeconds: 3,
+        retryPeriodSeconds: 1,
+        concurrency: 2,
+      }),
+    );
 
   const get = async (name: string) => (await custom.getNamespacedCustomObject({ ...G, namespace: ns.name, name })) as Obj;
   const verdicts = async (o: Obj): Promise<{ kstatus: Verdict; argo: Verdict }> => ({ kstatus: await kstatus(o), argo: await argoHealth(o) });
@@ -238,8 +232,8 @@ describe('failure behaviour', () => {
     }
     const failedDuringOutage = await failedRuns(name, 'TruetaskError');
     truetask.setFaults({});
-    expect(retrying).toBeDefined();
-    const retryVerdicts = await verdicts(retrying!);
+    if (!retrying) throw new Error('no ProgressingWithRetry status was seen during the outage');
+    const retryVerdicts = await verdicts(retrying);
     expect(retryVerdicts.kstatus.status).toBe('InProgress');
     expect(retryVerdicts.argo).toMatchObject({ status: 'Progressing', message: expect.stringMatching(/^ProgressingWithRetry: TruetaskUnavailable: attempt \d+ failed; retrying at /) });
     expect(cond(retrying!, 'Stalled')).toBeUndefined();

@@ -13,7 +13,7 @@ import { kubeConfigFor } from '../support/kube-apiserver.ts';
 import { createTestNamespace, type TestNamespace } from '../support/kube-namespace.ts';
 import { waitFor } from '../support/kube-wait.ts';
 import { isDisabledAccountsSearch, startCuttingProxy, type CuttingProxy } from '../support/ldap-proxy.ts';
-import { installCrd, installOperatorRbac } from '../support/operator-env.ts';
+import { installCrd, installOperatorRbac, operatorOptions } from '../support/operator-env.ts';
 import { addUser, deleteEntry, modifyEntry } from '../support/samba.ts';
 import { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
 
@@ -69,21 +69,13 @@ describe('the leavers report of the operator', () => {
     return lines.length === 1 ? Number(lines[0]?.split(' ').pop()) : undefined;
   };
   const startOperator = () =>
-    startController({
-      kubeConfig: kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser }),
-      logger: quiet,
-      namespaces: [ns.name],
-      metricsHost: '127.0.0.1',
-      metricsPort: 0,
-      leaderElect: false,
-      leaseNamespace: ns.name,
-      leaseName: 'truetask-adsync-leader',
-      concurrency: 1,
-      writeConcurrency: 4,
-      schedule: { retryBaseMs: 500, retryMaxMs: 2000, safetyNetMs: 2000 },
-      secretPollMs: 500,
-      processMetrics: false,
-    });
+    startController(
+      operatorOptions(inject('kubeconfigPath'), operatorUser, ns.name, {
+        logger: quiet,
+        schedule: { retryBaseMs: 500, retryMaxMs: 2000, safetyNetMs: 2000 },
+        secretPollMs: 500,
+      }),
+    );
 
   beforeAll(async () => {
     admin = kubeConfigFor(inject('kubeconfigPath'));

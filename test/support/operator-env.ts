@@ -14,6 +14,8 @@ import {
   type V1Role,
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import type { ControllerOptions } from '../../src/controller/run.ts';
+import { kubeConfigFor } from './kube-apiserver.ts';
 import { waitFor } from './kube-wait.ts';
 
 const root = new URL('../../', import.meta.url);
@@ -88,4 +90,24 @@ export async function installOperatorRbac(kc: KubeConfig, namespace: string): Pr
     }
   }
   return `system:serviceaccount:${namespace}:${SERVICE_ACCOUNT}`;
+}
+
+/**
+ * A test controller watching one namespace as the operator's ServiceAccount
+ * (impersonated), metrics on a free port, quiet; each test adds what it checks.
+ */
+export function operatorOptions(kubeconfigPath: string, operatorUser: string, namespace: string, over: Partial<ControllerOptions> & Pick<ControllerOptions, 'logger'>): ControllerOptions {
+  return {
+    kubeConfig: kubeConfigFor(kubeconfigPath, { impersonate: operatorUser }),
+    namespaces: [namespace],
+    metricsHost: '127.0.0.1',
+    metricsPort: 0,
+    leaderElect: false,
+    leaseNamespace: namespace,
+    leaseName: 'truetask-adsync-leader',
+    concurrency: 1,
+    writeConcurrency: 4,
+    processMetrics: false,
+    ...over,
+  };
 }
