@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.toolchain/', 'test/envtest/', 'charts/', 'coverage/'] },
+  // .tmp: git-ignored scratch (test reports, local probes)
+  { ignores: ['dist/', 'node_modules/', '.toolchain/', 'test/envtest/', 'charts/', 'coverage/', '.tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

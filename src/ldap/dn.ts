@@ -148,9 +148,50 @@ function makeDn(rdns: Rdn[]): Dn {
   return { rdns, key };
 }
 
+const NOT_SIMPLE = /[\\"+#;<>]/;
+const TYPE = /^[A-Za-z0-9.-]+$/;
+
+/**
+ * The key of a DN with no escapes, quotes, multi-valued RDNs or hex values (what AD
+ * returns for almost every entry), worked out without the full parser; undefined
+ * for anything else, which parseDn then handles (errors included). Equal to
+ * parseDn(dn).key whenever it answers (a property test holds it to that).
+ */
+export function simpleDnKey(dn: string): string | undefined {
+  if (NOT_SIMPLE.test(dn) || !dn.isWellFormed()) return undefined;
+  if (/^ *$/.test(dn)) return '';
+  const parts = dn.split(',');
+  const out: string[] = new Array<string>(parts.length);
+  for (let r = 0; r < parts.length; r++) {
+    const part = simpleRdnKey(parts[r] as string);
+    if (part === undefined) return undefined;
+    out[r] = part;
+  }
+  return out.join(',');
+}
+
+// The RDNs above the leaf (OU=..., DC=...) repeat across entries: their keys are kept,
+// up to a bound, so that reading 100,000 entries works each one out once.
+const rdnKeys = new Map<string, string>();
+const RDN_KEYS_MAX = 10_000;
+
+function simpleRdnKey(rdn: string): string | undefined {
+  const known = rdnKeys.get(rdn);
+  if (known !== undefined) return known;
+  const eq = rdn.indexOf('=');
+  if (eq < 0) return undefined;
+  const type = rdn.slice(0, eq).replace(/^ +| +$/g, '');
+  const value = rdn.slice(eq + 1).replace(/^ +| +$/g, '');
+  if (!TYPE.test(type) || value === '') return undefined;
+  const key = `${type.toLowerCase()}=${encodeURIComponent(canonicalValue(value))}`;
+  if (rdnKeys.size >= RDN_KEYS_MAX) rdnKeys.clear();
+  rdnKeys.set(rdn, key);
+  return key;
+}
+
 /** The canonical key of a DN string (throws DnSyntaxError when it is not a DN). */
 export function dnKey(dn: string): string {
-  return parseDn(dn).key;
+  return simpleDnKey(dn) ?? parseDn(dn).key;
 }
 
 /** Parses or returns undefined; for values read from AD that should always parse. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DnSyntaxError, escapeDnValue, formatDn, isWithin, leafValue, parentDn, parseDn } from '../../src/ldap/dn.ts';
+import { dnKey, DnSyntaxError, escapeDnValue, formatDn, isWithin, leafValue, parentDn, parseDn, simpleDnKey } from '../../src/ldap/dn.ts';
 
 describe('DN parsing and comparison (RFC 4514)', () => {
   it.each([
@@ -68,3 +68,37 @@ describe('DN parsing and comparison (RFC 4514)', () => {
     );
   });
 });
+
+describe('the key of a DN as read from AD', () => {
+  // DN-ish text: the separators, escapes and spaces the parser cares about, letters and
+  // non-ASCII characters (a lone surrogate included).
+  const unit = fc.constantFrom('C', 'N', 'o', 'u', 'Ü', 'é', '1', '.', '-', '=', ',', ' ', '\t', '+', ';', '#', '"', '\\', '<', '>', '2C', '\uD800', '日');
+  const dnish = fc.string({ unit, maxLength: 30 });
+  const plain = fc.array(fc.tuple(fc.constantFrom('CN', 'ou', 'DC', ' OU ', '1.2.3', '\tou', 'C N', ''), fc.string({ unit: fc.constantFrom('a', 'B', ' ', 'Ö', '日', '=', '\t', '1', '\uD800'), minLength: 1, maxLength: 8 })), { minLength: 1, maxLength: 5 })
+    .map((rdns) => rdns.map(([t, v]) => `${t}=${v}`).join(','));
+
+  it('is the full parser\'s key whenever the shortcut answers, and refuses what the parser refuses', () => {
+    fc.assert(
+      fc.property(fc.oneof(dnish, plain), (dn) => {
+        const quick = simpleDnKey(dn);
+        let full: string | DnSyntaxError;
+        try {
+          full = parseDn(dn).key;
+        } catch (err) {
+          full = err as DnSyntaxError;
+        }
+        if (quick !== undefined) expect(quick).toBe(full);
+        if (typeof full === 'string') expect(dnKey(dn)).toBe(full);
+        else expect(() => dnKey(dn)).toThrow(DnSyntaxError);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('answers for the DNs AD returns for users, and leaves escaped ones to the parser', () => {
+    expect(simpleDnKey('CN=Jörg Müller,OU=Team 7,OU=Staff,DC=corp,DC=example,DC=com')).toBe('cn=j%C3%B6rg%20m%C3%BCller,ou=team%207,ou=staff,dc=corp,dc=example,dc=com');
+    expect(simpleDnKey('CN=Smith\\, John,OU=Sales,DC=corp')).toBeUndefined();
+    expect(dnKey('CN=Smith\\, John,OU=Sales,DC=corp')).toBe('cn=smith%2C%20john,ou=sales,dc=corp');
+  });
+});
+
