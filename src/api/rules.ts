@@ -62,6 +62,16 @@ export const rules: readonly Rule[] = [
   },
   {
     scope: 'ldap',
+    cel: "!has(self.startTLS) || !self.startTLS || !has(self.failover) || self.failover.all(f, f.url.startsWith('ldap://'))",
+    message: 'startTLS: true needs ldap:// URLs in failover too: every DC is reached the same way, so give each failover DC as ldap://HOST:389',
+    fieldPath: '.failover',
+    holds: (v) => {
+      const self = obj(v);
+      return self.startTLS !== true || !Array.isArray(self.failover) || self.failover.every((f) => str(obj(f).url).startsWith('ldap://'));
+    },
+  },
+  {
+    scope: 'ldap',
     cel: "!has(self.tls) || self.url.startsWith('ldaps://') || (has(self.startTLS) && self.startTLS)",
     message: 'tls settings apply only to encrypted connections: use an ldaps:// URL or set startTLS: true',
     fieldPath: '.tls',

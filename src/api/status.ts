@@ -111,6 +111,15 @@ export const leaversStatusSchema = z
     'Read-only report of full runs: Truetask users (role user or admin, never owner) whose email is in a domain the directory owns (the domains of spec.emailAttribute among its users) but who are disabled in AD or absent from it. Entries in excluded OUs are not leavers. Nothing is ever written because of it.',
   );
 
+export const serverStatusSchema = z
+  .object({
+    url: z.string().describe('The URL of the domain controller that answered: spec.ldap.url, or a spec.ldap.failover URL when the DCs before it did not answer.'),
+    dsServiceName: z.string().describe('The DC\'s identity from its root DSE: the DN of its NTDS Settings object.'),
+    invocationId: z.string().describe('The invocationId of the DC\'s NTDS Settings object (a GUID; a restored database gets a new one).'),
+    highestCommittedUSN: z.number().int().min(0).describe('The DC\'s highestCommittedUSN when the last successful read started: the next changed-only run reads entries with a higher uSNChanged.'),
+  })
+  .describe('The domain controller that answered the last successful run.');
+
 export const adSyncStatusSchema = z
   .object({
     observedGeneration: z.number().int().min(0).optional().describe('The .metadata.generation the status was computed for.'),
@@ -119,6 +128,7 @@ export const adSyncStatusSchema = z
     preview: previewStatusSchema.optional(),
     lastSync: lastSyncSchema.optional(),
     leavers: leaversStatusSchema.optional(),
+    server: serverStatusSchema.optional(),
     lastHandledSyncNow: z.string().max(256).optional().describe('The last value of the truetask.io/sync-now annotation that was acted on.'),
     nextSyncAt: z.string().optional().describe('When the next run is due: the schedule, a retry after a transient failure, or the safety-net attempt while stalled; absent when manual or suspended.'),
   })
@@ -129,3 +139,4 @@ export type DirectoryStatus = z.infer<typeof directoryStatusSchema>;
 export type PreviewStatus = z.infer<typeof previewStatusSchema>;
 export type LastSync = z.infer<typeof lastSyncSchema>;
 export type LeaversStatus = z.infer<typeof leaversStatusSchema>;
+export type ServerStatus = z.infer<typeof serverStatusSchema>;

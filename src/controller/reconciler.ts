@@ -27,6 +27,7 @@ import type { HandlerResult } from '../runtime/queue.ts';
 import type { ObjectName } from '../runtime/version-poller.ts';
 import type { AdSyncEventReason } from './events.ts';
 import { leaverCounts } from './leavers-status.ts';
+import { failedOverMessage } from './server-status.ts';
 import { decide, defaultSchedulePolicy, failuresSince, nextAfterSuccess, planAfterFailure, type ObjectState, type RetryState, type SchedulePolicy, type Trigger } from './schedule.ts';
 import { rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
 
@@ -293,6 +294,8 @@ export class Reconciler {
     m.setReady(ref, status.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
     if (status.leavers) m.setLeavers(ref, leaverCounts(status.leavers));
 
+    const failedOver = failedOverMessage(report);
+    if (failedOver) await this.#d.events.record(ref, 'Warning', 'FailedOver', failedOver);
     for (const g of report.directory.adminGroups) {
       if (!g.found) await this.#d.events.record(ref, 'Warning', 'AdminGroupNotFound', `Admin group "${g.ref}" was not found in AD: check spec.adminPromotion.groups (a DN, or a sAMAccountName or cn)`);
     }

@@ -8,6 +8,7 @@ import { MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type
 import type { AdSyncError } from '../errors.ts';
 import type { RunReport } from '../reconcile/engine.ts';
 import { leaversAfterFailure, leaversAfterRun } from './leavers-status.ts';
+import { serverStatus } from './server-status.ts';
 
 export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled';
 
@@ -162,6 +163,7 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
   };
   const leavers = leaversAfterRun(status.leavers, report.leavers, rfc3339(report.completedAt));
   if (leavers) status.leavers = leavers;
+  if (report.server) status.server = serverStatus(report.server);
   const message = summaryMessage(report);
   const updates: ConditionUpdate[] = [
     { type: 'DirectoryConnected', status: 'True', reason: 'Connected', message: `read ${d.users + d.excluded + d.skipped} entries` },

@@ -8,6 +8,8 @@ import { AdSyncError, isAdSyncError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { readDisabledAccounts, type DisabledAccounts } from '../ldap/disabled-accounts.ts';
 import { checkBaseDN, readContainers, readDirectory, type ContainerInfo, type DirectoryRead } from '../ldap/reader.ts';
+import { serversOf, withFailover, type FailedOver } from '../ldap/failover.ts';
+import { readServerIdentity, type ServerIdentity } from '../ldap/server-identity.ts';
 import { DirectorySession, type LdapConnectionConfig } from '../ldap/session.ts';
 import { applyPlan, type ApplyResult, type UserWriter } from './apply.ts';
 import { findLeavers, type LeaversReport } from './leavers.ts';
@@ -47,6 +49,10 @@ export interface ADRead {
   containers: ContainerInfo[];
   /** Read when the run reports leavers. */
   disabled?: DisabledAccounts;
+  /** The DC that answered (read at the start of the read). */
+  server?: ServerIdentity;
+  /** DCs tried before it that did not answer. */
+  failedOver?: FailedOver[];
 }
 
 export interface AdminGroupReport {
@@ -78,6 +84,10 @@ export interface RunReport {
   apply?: ApplyResult & { result: SyncResult };
   /** Full runs (unless withLeavers is false): Truetask users disabled in AD or gone from it. Read-only. */
   leavers?: LeaversReport;
+  /** The DC that answered, with its identity and highestCommittedUSN at the start of the read. */
+  server?: ServerIdentity;
+  /** DCs tried first that did not answer (spec.ldap.failover); empty or absent when the first one answered. */
+  failedOver?: FailedOver[];
 }
 
 export function syncResultOf(apply: ApplyResult, planned: number): SyncResult {
@@ -88,19 +98,20 @@ export function syncResultOf(apply: ApplyResult, planned: number): SyncResult {
 async function readAD(cfg: EngineConfig, deps: EngineDeps, withLeavers: boolean): Promise<ADRead> {
   if (deps.readAD) return deps.readAD(cfg);
   const open = deps.openDirectory ?? ((c: LdapConnectionConfig, l: Logger) => DirectorySession.open(c, l));
-  let session: DirectorySession | undefined;
   try {
-    session = await open(cfg.ldap, deps.logger);
-    const read = await readDirectory(session, cfg.read, deps.logger);
-    const containers = deps.withContainers === false ? [] : await readContainers(session, cfg.read);
-    if (!withLeavers) return { read, containers };
-    const disabled = await readDisabledAccounts(session, cfg.read, cfg.excludedOUs);
-    return { read, containers, disabled };
+    const { value, failedOver } = await withFailover(cfg.ldap, deps.logger, open, async (session): Promise<ADRead> => {
+      const server = await readServerIdentity(session);
+      const read = await readDirectory(session, cfg.read, deps.logger);
+      const containers = deps.withContainers === false ? [] : await readContainers(session, cfg.read);
+      if (!withLeavers) return { read, containers, server };
+      const disabled = await readDisabledAccounts(session, cfg.read, cfg.excludedOUs);
+      return { read, containers, disabled, server };
+    });
+    for (const f of failedOver) deps.observer?.directoryError?.(f.reason);
+    return { ...value, failedOver };
   } catch (err) {
     if (isAdSyncError(err) && err.source === 'directory') deps.observer?.directoryError?.(err.reason);
     throw err;
-  } finally {
-    await session?.close();
   }
 }
 
@@ -112,7 +123,8 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   // Every run reads the whole directory today; changed-only runs would pass full = false and report no leavers.
   const full = true;
   const withLeavers = full && deps.withLeavers !== false;
-  const { read, containers, disabled } = await readAD(cfg, deps, withLeavers);
+  const { read, containers, disabled, server, failedOver = [] } = await readAD(cfg, deps, withLeavers);
+  if (failedOver.length > 0) log.warn({ used: server?.url, failedOver }, 'failed over to another domain controller');
   const existing = await deps.truetask.listUsers();
 
   const adminMembers = new Set<string>();
@@ -135,7 +147,7 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   log.info({ kind, ...thePlan.summary }, 'plan made');
   // Computed from the listing made before any write: creates and promotions never change who is a leaver.
   const leavers = withLeavers && disabled ? reportLeavers(thePlan, disabled, existing, log) : undefined;
-  const base = { kind, full, startedAt, directory, plan: thePlan, ...(leavers ? { leavers } : {}) };
+  const base = { kind, full, startedAt, directory, plan: thePlan, failedOver, ...(leavers ? { leavers } : {}), ...(server ? { server } : {}) };
 
   if (kind === 'preview') return { ...base, completedAt: now() };
 
@@ -157,34 +169,56 @@ function reportLeavers(thePlan: Plan, disabled: DisabledAccounts, existing: read
   return leavers;
 }
 
+export type DirectoryCheck = { ok: true; url: string } | { ok: false; url: string; error: AdSyncError };
+
 export interface ConnectionCheck {
-  directory: { ok: true; url: string } | { ok: false; error: AdSyncError };
+  /** spec.ldap.url. */
+  directory: DirectoryCheck;
+  /** Each spec.ldap.failover DC, in order (each checked on its own). */
+  failover: DirectoryCheck[];
   truetask: { ok: true; url: string; totalUsers: number } | { ok: false; error: AdSyncError };
 }
+
+/** Bind refusals about the account itself: the same on every DC of the domain. */
+const BIND_REFUSED = new Set(['InvalidCredentials', 'AccountDisabled', 'AccountLocked', 'AccountExpired', 'PasswordExpired']);
 
 function asAdSyncError(err: unknown, source: 'directory' | 'truetask'): AdSyncError {
   if (isAdSyncError(err)) return err;
   return new AdSyncError(source, source === 'directory' ? 'DirectoryError' : 'TruetaskError', 'retry', err instanceof Error ? err.message : String(err));
 }
 
-/** Test Connection: bind and check the base DN; prove the Truetask URL and token. */
+/**
+ * Test Connection: bind to each DC (spec.ldap.url, then each failover DC) and check
+ * the base DN; prove the Truetask URL and token. A DC that refuses the bind
+ * (credentials, account state) is not asked again: the others would only add bad
+ * binds against the lockout policy, so they are reported as not checked.
+ */
 export async function testConnection(cfg: EngineConfig, deps: Pick<EngineDeps, 'logger' | 'truetask' | 'openDirectory'>): Promise<ConnectionCheck> {
   const open = deps.openDirectory ?? ((c: LdapConnectionConfig, l: Logger) => DirectorySession.open(c, l));
-  const directory = await (async (): Promise<ConnectionCheck['directory']> => {
+  const checks: DirectoryCheck[] = [];
+  let refused: AdSyncError | undefined;
+  for (const server of serversOf(cfg.ldap)) {
+    if (refused) {
+      checks.push({ ok: false, url: server.url, error: new AdSyncError('directory', refused.reason, refused.next, `Not checked: ${refused.reason} from an earlier DC (each bind with a wrong password counts towards the account's lockout)`, { hint: refused.hint ?? '' }) });
+      continue;
+    }
     let session: DirectorySession | undefined;
     try {
-      session = await open(cfg.ldap, deps.logger);
+      session = await open(server, deps.logger);
       await checkBaseDN(session, cfg.read.baseDN);
-      return { ok: true, url: cfg.ldap.url };
+      checks.push({ ok: true, url: server.url });
     } catch (err) {
-      return { ok: false, error: asAdSyncError(err, 'directory') };
+      const error = asAdSyncError(err, 'directory');
+      if (error.next === 'fix-config' && BIND_REFUSED.has(error.reason)) refused = error;
+      checks.push({ ok: false, url: server.url, error });
     } finally {
       await session?.close();
     }
-  })();
+  }
+  const [directory, ...failover] = checks as [DirectoryCheck, ...DirectoryCheck[]];
   const truetask = await deps.truetask.checkAccess().then(
     (r): ConnectionCheck['truetask'] => ({ ok: true, url: cfg.truetask.url, totalUsers: r.totalUsers }),
     (err: unknown): ConnectionCheck['truetask'] => ({ ok: false, error: asAdSyncError(err, 'truetask') }),
   );
-  return { directory, truetask };
+  return { directory, failover, truetask };
 }
