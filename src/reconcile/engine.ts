@@ -9,10 +9,13 @@ import type { Logger } from '../log.ts';
 import { readDisabledAccounts, type DisabledAccounts } from '../ldap/disabled-accounts.ts';
 import { checkBaseDN, readContainers, readDirectory, type ContainerInfo, type DirectoryRead } from '../ldap/reader.ts';
 import { serversOf, withFailover, type FailedOver } from '../ldap/failover.ts';
+import { readChanges } from '../ldap/changed.ts';
 import { readServerIdentity, type ServerIdentity } from '../ldap/server-identity.ts';
 import { DirectorySession, type LdapConnectionConfig } from '../ldap/session.ts';
 import { applyPlan, type ApplyResult, type UserWriter } from './apply.ts';
 import { findLeavers, type LeaversReport } from './leavers.ts';
+import { lookUpUsers } from './lookup.ts';
+import { changedRunOn, type ChangedSince } from './scope.ts';
 import { summarizeOUs, type OuSummary } from './ou-summary.ts';
 import { plan, type ExistingUser, type Plan } from './plan.ts';
 
@@ -42,6 +45,11 @@ export interface EngineDeps {
   withLeavers?: boolean;
   /** Replaces the LDAP read (unit tests of the run's logic). */
   readAD?: (cfg: EngineConfig) => Promise<ADRead>;
+  /**
+   * Read only what changed since this DC's USN (a changed-only run). The run is a
+   * full one anyway when the DC that answers is another one or its USN went back.
+   */
+  changedSince?: ChangedSince;
 }
 
 export interface ADRead {
@@ -53,6 +61,10 @@ export interface ADRead {
   server?: ServerIdentity;
   /** DCs tried before it that did not answer. */
   failedOver?: FailedOver[];
+  /** A changed-only read: only changed entries are in `read`; these of them are admins. */
+  changed?: { adminMembers: Set<string>; sinceUSN: number; changedUsers: number; changedGroups: number };
+  /** Why a changed-only run was asked for but the run read everything. */
+  fullReason?: string;
 }
 
 export interface AdminGroupReport {
@@ -75,8 +87,12 @@ export type SyncResult = 'Succeeded' | 'PartiallyFailed' | 'Failed';
 
 export interface RunReport {
   kind: RunKind;
-  /** The run read the whole directory (every run today; changed-only runs will not). Only full runs report leavers. */
+  /** The run read the whole directory; false: a changed-only run (uSNChanged). Only full runs report leavers. */
   full: boolean;
+  /** Directory entries the run read: every entry the filter matched (full), or the changed ones and the members of changed admin groups (changed-only). */
+  entriesRead?: number;
+  /** A changed-only run was asked for, but this full run was needed instead (another DC, the USN went back). */
+  fullReason?: string;
   startedAt: Date;
   completedAt: Date;
   directory: DirectoryReport;
@@ -95,17 +111,26 @@ export function syncResultOf(apply: ApplyResult, planned: number): SyncResult {
   return apply.failed >= planned ? 'Failed' : 'PartiallyFailed';
 }
 
-async function readAD(cfg: EngineConfig, deps: EngineDeps, withLeavers: boolean): Promise<ADRead> {
+async function readAD(cfg: EngineConfig, deps: EngineDeps): Promise<ADRead> {
   if (deps.readAD) return deps.readAD(cfg);
   const open = deps.openDirectory ?? ((c: LdapConnectionConfig, l: Logger) => DirectorySession.open(c, l));
   try {
     const { value, failedOver } = await withFailover(cfg.ldap, deps.logger, open, async (session): Promise<ADRead> => {
+      // First: the USN read now is where the next changed-only run starts, so what changes during this read is read again.
       const server = await readServerIdentity(session);
+      const scope = deps.changedSince ? changedRunOn(deps.changedSince, server) : undefined;
+      if (deps.changedSince && scope?.changed) {
+        const since = deps.changedSince.highestCommittedUSN;
+        const c = await readChanges(session, cfg.read, since, deps.logger);
+        return { read: { entries: c.entries, adminGroups: c.adminGroups }, containers: [], server, changed: { adminMembers: c.adminMembers, sinceUSN: since, changedUsers: c.changedUsers, changedGroups: c.changedGroups } };
+      }
+      const fullReason = scope && !scope.changed ? { fullReason: scope.reason } : {};
+      const withLeavers = deps.withLeavers !== false;
       const read = await readDirectory(session, cfg.read, deps.logger);
       const containers = deps.withContainers === false ? [] : await readContainers(session, cfg.read);
-      if (!withLeavers) return { read, containers, server };
+      if (!withLeavers) return { read, containers, server, ...fullReason };
       const disabled = await readDisabledAccounts(session, cfg.read, cfg.excludedOUs);
-      return { read, containers, disabled, server };
+      return { read, containers, disabled, server, ...fullReason };
     });
     for (const f of failedOver) deps.observer?.directoryError?.(f.reason);
     return { ...value, failedOver };
@@ -120,15 +145,15 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   const startedAt = now();
   const log = deps.logger;
 
-  // Every run reads the whole directory today; changed-only runs would pass full = false and report no leavers.
-  const full = true;
-  const withLeavers = full && deps.withLeavers !== false;
-  const { read, containers, disabled, server, failedOver = [] } = await readAD(cfg, deps, withLeavers);
+  const { read, containers, disabled, server, failedOver = [], changed, fullReason } = await readAD(cfg, deps);
   if (failedOver.length > 0) log.warn({ used: server?.url, failedOver }, 'failed over to another domain controller');
-  const existing = await deps.truetask.listUsers();
+  const full = changed === undefined;
+  if (fullReason) log.info({ reason: fullReason }, 'a full run instead of a changed-only one');
+  // A changed-only run looks up only the emails it read; a full run lists every Truetask user (leavers need them too).
+  const existing = full ? await deps.truetask.listUsers() : await lookUpUsers(read.entries, deps.truetask, deps.concurrency ?? 4);
 
-  const adminMembers = new Set<string>();
-  for (const g of read.adminGroups) for (const m of g.members) adminMembers.add(m);
+  const adminMembers = changed ? changed.adminMembers : new Set<string>();
+  if (!changed) for (const g of read.adminGroups) for (const m of g.members) adminMembers.add(m);
   const thePlan = plan({
     entries: read.entries,
     adminMembers,
@@ -144,10 +169,21 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
     organizationalUnits: summarizeOUs(containers, read.entries, cfg.excludedOUs),
     adminGroups: read.adminGroups.map((g) => ({ ref: g.ref, ...(g.dn ? { dn: g.dn } : {}), found: g.found, members: g.members.size })),
   };
-  log.info({ kind, ...thePlan.summary }, 'plan made');
+  log.info({ kind, full, entriesRead: read.entries.length, ...(changed ? { sinceUSN: changed.sinceUSN, changedUsers: changed.changedUsers, changedGroups: changed.changedGroups } : {}), ...thePlan.summary }, 'plan made');
   // Computed from the listing made before any write: creates and promotions never change who is a leaver.
-  const leavers = withLeavers && disabled ? reportLeavers(thePlan, disabled, existing, log) : undefined;
-  const base = { kind, full, startedAt, directory, plan: thePlan, failedOver, ...(leavers ? { leavers } : {}), ...(server ? { server } : {}) };
+  const leavers = full && disabled ? reportLeavers(thePlan, disabled, existing, log) : undefined;
+  const base = {
+    kind,
+    full,
+    entriesRead: read.entries.length,
+    startedAt,
+    directory,
+    plan: thePlan,
+    failedOver,
+    ...(fullReason ? { fullReason } : {}),
+    ...(leavers ? { leavers } : {}),
+    ...(server ? { server } : {}),
+  };
 
   if (kind === 'preview') return { ...base, completedAt: now() };
 

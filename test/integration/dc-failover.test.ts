@@ -63,6 +63,18 @@ describe('spec.ldap.failover on two real DCs', () => {
     expect(b.failedOver ?? []).toEqual([]);
   });
 
+  it('a changed-only run asked of another DC than the last run\'s is a full run (another identity, other USNs)', async () => {
+    const a = await runOnce(await config(dc1.ldapsUrl, []), 'preview');
+    if (!a.server) throw new Error('no server');
+    const onDc2 = await runOnce(await config('ldaps://127.0.0.1:1', [{ url: dc2Url }]), 'preview', { changedSince: a.server });
+    expect(onDc2.server?.url).toBe(dc2Url);
+    expect(onDc2.full).toBe(true);
+    expect(onDc2.fullReason).toMatch(/^another domain controller answered/);
+    expect(onDc2.entriesRead).toBe(a.entriesRead);
+    const onDc1 = await runOnce(await config(dc1.ldapsUrl, []), 'preview', { changedSince: a.server });
+    expect([onDc1.full, onDc1.fullReason]).toEqual([false, undefined]);
+  });
+
   it('uses the first DC that answers: a refused connection fails over, in order, and the plan is the same', async () => {
     const viaDc2 = await front(dc2);
     // A port nobody listens on: connection refused.
