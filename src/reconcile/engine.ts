@@ -171,7 +171,7 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   };
   log.info({ kind, full, entriesRead: read.entries.length, ...(changed ? { sinceUSN: changed.sinceUSN, changedUsers: changed.changedUsers, changedGroups: changed.changedGroups } : {}), ...thePlan.summary }, 'plan made');
   // Computed from the listing made before any write: creates and promotions never change who is a leaver.
-  const leavers = full && disabled ? reportLeavers(thePlan, disabled, existing, log) : undefined;
+  const leavers = full && deps.withLeavers !== false && disabled ? reportLeavers(thePlan, disabled, existing, log) : undefined;
   const base = {
     kind,
     full,
