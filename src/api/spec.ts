@@ -221,6 +221,7 @@ export const truetaskSchema = z
   .describe('The Truetask instance to provision accounts in.');
 
 export const intervalPattern = /^(manual|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
+export const fullSyncIntervalPattern = /^(0|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
 
 export const adSyncSpecSchema = z
   .object({
@@ -258,6 +259,15 @@ export const adSyncSpecSchema = z
       .regex(intervalPattern, 'must be "manual" or a duration such as 1h, 6h, 12h or 90m')
       .default('6h')
       .describe('How often to run: "manual" (only on spec change or the truetask.io/sync-now annotation), or a duration of at least 1m such as 1h, 6h (recommended), 12h or 90m.'),
+    fullSyncInterval: z
+      .string()
+      .min(1)
+      .max(16)
+      .regex(fullSyncIntervalPattern, 'must be "0" or a duration such as 24h, 12h or 90m')
+      .default('24h')
+      .describe(
+        'In Sync mode, scheduled runs between full runs read only what changed in AD since the last run (uSNChanged on the same domain controller) and look up only those users in Truetask; a full run (everything read, leavers reported) happens at least this often, e.g. 24h (the default), and also on a spec change, on Sync Now, after a failed run, when another domain controller answers, or when its USN went back (a restore). "0": every run is a full run. Preview mode always runs full runs.',
+      ),
     suspend: z.boolean().default(false).describe('When true nothing runs, not even Sync Now, until it is set back to false.'),
   })
   .superRefine(ruleRefinement('spec'))
