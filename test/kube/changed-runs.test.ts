@@ -4,6 +4,8 @@
 // DC used); a scheduled run then reads only what changed (status.lastRun Changed, one
 // entry, the new hire created; the run counts as a successful sync for the alerts);
 // fullSyncInterval and Sync Now bring a full run back.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { pino } from 'pino';
@@ -16,6 +18,7 @@ import { installCrd, installOperatorRbac } from '../support/operator-env.ts';
 import { addUser, deleteEntry } from '../support/samba.ts';
 import { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
 
+const run = promisify(execFile);
 const G = { group: 'truetask.io', version: 'v1alpha1', plural: 'adsyncs' };
 const DOWN = 'ldaps://127.0.0.1:1';
 
@@ -131,6 +134,11 @@ describe('changed-only runs and failover in the operator', () => {
     expect(await metric('truetask_adsync_entries_read', 'scope="changed"')).toBe(1);
     expect(await metric('truetask_adsync_runs_total', 'kind="sync",result="success"')).toBe(1);
     expect(await metric('truetask_adsync_last_success_timestamp_seconds', 'kind="sync"')).toBeGreaterThan(Date.parse(full.lastRun!.at) / 1000);
+    // kubectl get -o wide shows the kind of the last run and what it read
+    const { stdout } = await run(`${inject('kubeBinDir')}/kubectl`, ['get', 'adsync', 'corp', '-n', ns.name, '-o', 'wide'], { env: { ...process.env, KUBECONFIG: inject('kubeconfigPath') } });
+    const [header, row] = stdout.trim().split('\n').map((l) => l.trim().split(/\s{2,}/));
+    expect(header?.slice(-2)).toEqual(['RUN', 'READ']);
+    expect(row?.slice(-2)).toEqual(['Changed', '1']);
   });
 
   it('a scheduled run once fullSyncInterval has passed since the last full run is a full run', async () => {
