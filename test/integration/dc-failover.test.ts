@@ -137,6 +137,21 @@ describe('spec.ldap.failover on two real DCs', () => {
     }
   });
 
+  it('test-connection with a wrong password: the first DC refuses the bind and no other DC is sent it', async () => {
+    const second = await front(dc2);
+    const cfg = await config(dc1.ldapsUrl, [{ url: second.url }], { bindPassword: 'wrong-Passw0rd!' });
+    const client = createTruetaskClient({ url: sim.url, token: TOKEN });
+    try {
+      const check = await testConnection(cfg, { logger: silentLogger(), truetask: client });
+      expect(check.directory.ok ? 'OK' : check.directory.error.reason).toBe('InvalidCredentials');
+      const [f] = check.failover;
+      expect(f && !f.ok && [f.url, f.error.reason, f.error.message]).toEqual([second.url, 'InvalidCredentials', expect.stringMatching(/^Not checked: InvalidCredentials from an earlier DC/)]);
+      expect(second.connections()).toBe(0);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('when the first DC is down the run uses the next; when none answers the error names each', async () => {
     await dc2.stop();
     const report = await runOnce(await config(dc2.ldapsUrl, [{ url: dc1.ldapsUrl }]), 'preview');
