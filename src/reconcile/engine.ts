@@ -14,7 +14,7 @@ import { readServerIdentity, type ServerIdentity } from '../ldap/server-identity
 import { DirectorySession, type LdapConnectionConfig } from '../ldap/session.ts';
 import { applyPlan, type ApplyResult, type UserWriter } from './apply.ts';
 import { findLeavers, type LeaversReport } from './leavers.ts';
-import { lookUpUsers } from './lookup.ts';
+import { emailsOf, lookUpUsers, MAX_LOOKUPS } from './lookup.ts';
 import { changedRunOn, type ChangedSince } from './scope.ts';
 import { summarizeOUs, type OuSummary } from './ou-summary.ts';
 import { plan, type ExistingUser, type Plan } from './plan.ts';
@@ -149,8 +149,10 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   if (failedOver.length > 0) log.warn({ used: server?.url, failedOver }, 'failed over to another domain controller');
   const full = changed === undefined;
   if (fullReason) log.info({ reason: fullReason }, 'a full run instead of a changed-only one');
-  // A changed-only run looks up only the emails it read; a full run lists every Truetask user (leavers need them too).
-  const existing = full ? await deps.truetask.listUsers() : await lookUpUsers(read.entries, deps.truetask, deps.concurrency ?? 4);
+  // A changed-only run looks up only the emails it read (unless so many changed that one listing costs fewer
+  // requests); a full run lists every Truetask user (leavers need them too).
+  const lookUp = !full && emailsOf(read.entries).length <= MAX_LOOKUPS;
+  const existing = lookUp ? await lookUpUsers(read.entries, deps.truetask, deps.concurrency ?? 4) : await deps.truetask.listUsers();
 
   const adminMembers = changed ? changed.adminMembers : new Set<string>();
   if (!changed) for (const g of read.adminGroups) for (const m of g.members) adminMembers.add(m);

@@ -9,6 +9,12 @@ import { emailProblem, normalizeEmail } from './email.ts';
 import type { WrittenUser } from './apply.ts';
 import type { ExistingUser } from './plan.ts';
 
+/**
+ * Above this many addresses a changed-only run lists every user instead (a listing
+ * is one request per 500 users; a mass change in AD can touch most entries).
+ */
+export const MAX_LOOKUPS = 500;
+
 export interface UserLookup {
   findUserByEmail(email: string): Promise<(WrittenUser & { name?: string }) | undefined>;
 }

@@ -108,3 +108,51 @@ describe('status after a changed-only run', () => {
     expect(s.directory?.users).toBe(1);
   });
 });
+
+describe('Truetask lookups of a changed-only run', () => {
+  it('one lookup per distinct usable address; a listing instead above MAX_LOOKUPS', async () => {
+    const { runEngine } = await import('../../src/reconcile/engine.ts');
+    const { MAX_LOOKUPS } = await import('../../src/reconcile/lookup.ts');
+    const { silentLogger } = await import('../../src/log.ts');
+    const { parseFilter } = await import('../../src/ldap/filter.ts');
+    const calls: string[] = [];
+    const truetask = {
+      listUsers: async () => (calls.push('list'), []),
+      findUserByEmail: async (email: string) => (calls.push(`find ${email}`), email === 'ann@corp.com' ? { id: 'a', email: 'Ann@corp.com', name: 'Ann', role: 'user' as const } : undefined),
+      createUser: async () => {
+        throw new Error('preview');
+      },
+      setRole: async () => {
+        throw new Error('preview');
+      },
+      checkAccess: async () => ({ totalUsers: 0 }),
+    };
+    const cfg = {
+      ldap: { url: 'ldaps://dc1', bindDN: 'svc', bindPassword: 'x', startTLS: false, tls: { insecureSkipVerify: false }, timeoutSeconds: 5 },
+      read: { baseDN: 'DC=corp', pageSize: 100, userFilter: parseFilter('(objectClass=user)'), emailAttribute: 'userPrincipalName' as const, adminPromotion: { enabled: false, groups: [], nested: true } },
+      excludedOUs: [],
+      truetask: { url: 'http://tt', token: 't', insecureSkipVerify: false, timeoutSeconds: 5 },
+      insecure: [],
+    };
+    const changedRead = (entries: Array<{ dn: string; email?: string; name?: string }>) => async () => ({
+      read: { entries, adminGroups: [] },
+      containers: [],
+      server,
+      changed: { adminMembers: new Set<string>(), sinceUSN: 1, changedUsers: entries.length, changedGroups: 0 },
+    });
+    const few = [
+      { dn: 'CN=Ann,DC=corp', email: 'ANN@corp.com', name: 'Ann' },
+      { dn: 'CN=Ann 2,DC=corp', email: 'ann@corp.com ', name: 'Ann' },
+      { dn: 'CN=Bob,DC=corp', email: 'bob@corp.com', name: 'Bob' },
+      { dn: 'CN=Nobody,DC=corp', email: 'not-an-address', name: 'Nobody' },
+    ];
+    const r = await runEngine(cfg, 'preview', { logger: silentLogger(), truetask, isConflict: () => false, readAD: changedRead(few) });
+    expect([r.full, r.entriesRead]).toEqual([false, 4]);
+    expect(calls.sort()).toEqual(['find ann@corp.com', 'find bob@corp.com']);
+    expect(r.plan.changes.map((c) => `${c.kind} ${c.email}`)).toEqual(['create bob@corp.com']);
+    calls.length = 0;
+    const many = Array.from({ length: MAX_LOOKUPS + 1 }, (_, i) => ({ dn: `CN=U${i},DC=corp`, email: `u${i}@corp.com`, name: `U${i}` }));
+    await runEngine(cfg, 'preview', { logger: silentLogger(), truetask, isConflict: () => false, readAD: changedRead(many) });
+    expect(calls).toEqual(['list']);
+  });
+});
