@@ -7,6 +7,9 @@
 // older copy (same identity, USN gone back) makes the run a full one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineConfig } from '../../src/config/engine-config.ts';
+import { MAX_BASE_READS } from '../../src/ldap/changed.ts';
+import { DirectorySession, type LdapConnectionConfig } from '../../src/ldap/session.ts';
+import type { Logger } from '../../src/log.ts';
 import type { RunReport } from '../../src/reconcile/engine.ts';
 import { startTruetaskSimulator, type TruetaskSimulator } from '../../src/truetask-sim/server.ts';
 import { engineConfig, runOnce } from '../support/engine-run.ts';
@@ -22,10 +25,28 @@ const EXCLUDED = () => `OU=Service Accounts,${D()}`;
 const BULK_ADMINS = () => `CN=Bulk-Admins,OU=Groups,${D()}`;
 
 /** A changed-only sync from where the last run left off. */
+/** What each run searched for (the names of its searches), in order. */
+let searched: string[] = [];
+
+async function openCounting(c: LdapConnectionConfig, l: Logger): Promise<DirectorySession> {
+  const session = await DirectorySession.open(c, l);
+  return new Proxy(session, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (prop === 'search' || prop === 'pagedSearch') searched.push(String(args[0]));
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
 async function changedRun(kind: 'sync' | 'preview' = 'sync'): Promise<RunReport> {
   const since = last.server;
   if (!since) throw new Error('no server in the last report');
-  const report = await runOnce(cfg, kind, { changedSince: since });
+  searched = [];
+  const report = await runOnce(cfg, kind, { changedSince: since, openDirectory: openCounting });
   if (kind === 'sync') last = report;
   return report;
 }
@@ -72,6 +93,7 @@ describe('changed-only runs on a real DC', () => {
     const r = await changedRun();
     expect([r.full, r.entriesRead, r.plan.changes.length]).toEqual([false, 0, 0]);
     expect(sim.requests() - before).toBe(0);
+    expect(searched).toEqual(['the root DSE', expect.stringMatching(/^the DC's NTDS Settings/), expect.stringMatching(/^objects changed since USN \d+$/)]);
   });
 
   it('a new user: read alone, looked up by email, created', async () => {
@@ -80,6 +102,8 @@ describe('changed-only runs on a real DC', () => {
     const r = await changedRun();
     expect([r.full, r.entriesRead]).toEqual([false, 1]);
     expect(changes(r)).toEqual(['create nina.new@corp.example.com user']);
+    // In no group: the admin groups are not even looked at.
+    expect(searched.slice(2)).toEqual([expect.stringMatching(/^objects changed since USN/), expect.stringMatching(/^the changed entry CN=Nina New,/)]);
     expect(r.apply?.created).toBe(1);
     // One lookup (GET ?email=) and one create: no listing of every user.
     expect([sim.requests('GET') - before.get, sim.requests() - before.all]).toEqual([1, 2]);
@@ -113,6 +137,21 @@ describe('changed-only runs on a real DC', () => {
     expect(r.full).toBe(false);
     expect(changes(r)).toEqual(['create adam.waiting@corp.example.com admin']);
     expect(sim.users().find((u) => u.email === 'adam.waiting@corp.example.com')?.role).toBe('admin');
+  });
+
+  it(`more changed objects than MAX_BASE_READS (${MAX_BASE_READS}): one subtree search reads them, with the same result`, async () => {
+    const n = MAX_BASE_READS + 5;
+    for (let i = 0; i < n; i++) {
+      await addUser(ad, { cn: `Batch ${i}`, parentDN: `OU=Sales,OU=Staff,${D()}`, sAMAccountName: `batch.${i}`, userPrincipalName: `batch.${i}@corp.example.com` });
+    }
+    const dn = await addUser(ad, { cn: 'Batch Admin', parentDN: `OU=Sales,OU=Staff,${D()}`, sAMAccountName: 'batch.admin', userPrincipalName: 'batch.admin@corp.example.com' });
+    await addMember(ad, `CN=Platform-Admins,OU=Groups,${D()}`, dn);
+    const r = await changedRun();
+    expect(r.full).toBe(false);
+    expect(searched.filter((x) => x.startsWith('the changed entry'))).toEqual([]);
+    expect(searched.filter((x) => x.startsWith('users changed since USN'))).toHaveLength(1);
+    // The new users, and the other members of the changed admin group (Platform-Admins).
+    expect(changes(r)).toEqual(['create batch.admin@corp.example.com admin', ...Array.from({ length: n }, (_, i) => `create batch.${i}@corp.example.com user`)].sort());
   });
 
   it('a DC restored from an older copy (same identity, USN gone back) makes the run a full one', async () => {
