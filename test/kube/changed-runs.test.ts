@@ -3,7 +3,8 @@
 // from a DC that does not answer, with a FailedOver event and status.server showing the
 // DC used); a scheduled run then reads only what changed (status.lastRun Changed, one
 // entry, the new hire created; the run counts as a successful sync for the alerts);
-// fullSyncInterval and Sync Now bring a full run back.
+// fullSyncInterval and Sync Now bring a full run back; a wrong password with failover on
+// binds once per Secret version, to the first DC only.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -15,6 +16,7 @@ import { kubeConfigFor } from '../support/kube-apiserver.ts';
 import { createTestNamespace, type TestNamespace } from '../support/kube-namespace.ts';
 import { waitFor } from '../support/kube-wait.ts';
 import { installCrd, installOperatorRbac } from '../support/operator-env.ts';
+import { startCuttingProxy, type CuttingProxy } from '../support/ldap-proxy.ts';
 import { addUser, deleteEntry } from '../support/samba.ts';
 import { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
 
@@ -44,6 +46,7 @@ describe('changed-only runs and failover in the operator', () => {
   let custom: CustomObjectsApi;
   let core: CoreV1Api;
   let operatorUser: string;
+  const proxies: CuttingProxy[] = [];
 
   const get = async () => (await custom.getNamespacedCustomObject({ ...G, namespace: ns.name, name: 'corp' })) as { metadata: { generation: number }; status?: Status };
   const waitStatus = (what: string, pred: (s: Status) => boolean) =>
@@ -75,6 +78,7 @@ describe('changed-only runs and failover in the operator', () => {
       concurrency: 1,
       writeConcurrency: 4,
       processMetrics: false,
+      secretPollMs: 500,
     });
   /** The schedule lives in status.nextSyncAt: moved into the past, a restarted operator finds the scheduled run due. */
   const scheduledRunNow = async (extra: Partial<Status> = {}) => {
@@ -99,6 +103,7 @@ describe('changed-only runs and failover in the operator', () => {
 
   afterAll(async () => {
     await controller?.stop();
+    for (const p of proxies) await p.close();
     await sim?.close();
     await ns?.delete();
     if (hireDn) await deleteEntry(ad, hireDn).catch(() => undefined);
@@ -146,6 +151,29 @@ describe('changed-only runs and failover in the operator', () => {
     const s = await scheduledRunNow({ lastRun: { ...(await get()).status!.lastRun!, lastFullAt: '2020-01-01T00:00:00Z' } });
     expect(s.lastRun).toMatchObject({ kind: 'Full', reason: 'spec.fullSyncInterval has passed since the last full run' });
     expect(s.lastRun!.entriesRead).toBeGreaterThan(100);
+  });
+
+  it('a wrong password with failover on: one bind per Secret version, to the first DC only', async () => {
+    // Two fronts of the test DC that count connections (one bind each).
+    const first = await startCuttingProxy(ad, () => false);
+    const second = await startCuttingProxy(ad, () => false);
+    proxies.push(first, second);
+    await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'bad-bind' }, stringData: { password: 'wrong-Passw0rd!' } } });
+    const obj = adsyncObject({ ad, truetaskUrl: sim.url, namespace: ns.name, name: 'locked', ldap: { url: first.url, failover: [{ url: second.url }], bindPasswordSecretRef: { name: 'bad-bind' } }, spec: { interval: '1h' } });
+    await custom.createNamespacedCustomObject({ ...G, namespace: ns.name, body: obj });
+    const stalled = async () => {
+      const o = (await custom.getNamespacedCustomObject({ ...G, namespace: ns.name, name: 'locked' })) as { status?: Status };
+      return o.status?.conditions?.find((c) => c.type === 'Stalled' && c.status === 'True');
+    };
+    expect(await waitFor('Stalled', stalled, { timeoutMs: 60_000 })).toMatchObject({ reason: 'InvalidCredentials' });
+    expect([first.connections(), second.connections()]).toEqual([1, 0]);
+    // The fixed Secret runs it again: one more bind, to the first DC, which answers.
+    await core.replaceNamespacedSecret({ namespace: ns.name, name: 'bad-bind', body: { metadata: { name: 'bad-bind' }, stringData: { password: ad.bindPassword } } });
+    await waitFor('Ready after the fixed Secret', async () => {
+      const o = (await custom.getNamespacedCustomObject({ ...G, namespace: ns.name, name: 'locked' })) as { status?: Status };
+      return o.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True');
+    }, { timeoutMs: 60_000 });
+    expect([first.connections(), second.connections()]).toEqual([2, 0]);
   });
 
   it('Sync Now reads everything', async () => {
