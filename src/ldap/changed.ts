@@ -1,7 +1,8 @@
 /**
  * The read of a changed-only run: only what changed on this DC since a USN.
  *
- * - One search lists the objects of the domain whose uSNChanged is above the USN,
+ * - One search lists the objects of the domain (of the base DN, without admin
+ *   promotion) whose uSNChanged is above the USN,
  *   reading only objectClass: with nothing changed, that is the whole read. (Samba
  *   does not index a uSNChanged range, so this plain filter, which it answers by one
  *   pass, is several times faster there than one ANDed with the user filter; AD
@@ -87,9 +88,9 @@ export async function readChanges(session: DirectorySession, cfg: ReadConfig, us
   const since = changedSince(usn);
   const attributes = [cfg.emailAttribute, ...NAME_ATTRIBUTES, 'memberOf'];
   const baseKey = parseDn(cfg.baseDN).key;
-  // Groups live in the domain's naming context, which may be above the base DN.
-  const domain = domainOf(parseDn(cfg.baseDN), cfg.baseDN);
-  const changed = await search(session, `objects changed since USN ${usn}`, domain, since, ['objectClass'], cfg.pageSize);
+  // Admin groups live in the domain's naming context, which may be above the base DN; without promotion only the base DN matters.
+  const base = cfg.adminPromotion.enabled ? domainOf(parseDn(cfg.baseDN), cfg.baseDN) : cfg.baseDN;
+  const changed = await search(session, `objects changed since USN ${usn}`, base, since, ['objectClass'], cfg.pageSize);
   const changedGroups = new Set<string>();
   const candidates: string[] = [];
   for (const e of changed) {

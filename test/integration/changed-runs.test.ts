@@ -139,6 +139,19 @@ describe('changed-only runs on a real DC', () => {
     expect(sim.users().find((u) => u.email === 'adam.waiting@corp.example.com')?.role).toBe('admin');
   });
 
+  it('without admin promotion: the same changes, admin-group members as users, no group read', async () => {
+    const noPromotion = await engineConfig({ ad, truetaskUrl: sim.url, mode: 'Sync', spec: { adminPromotion: { enabled: false, groups: [] } } });
+    const dn = await addUser(ad, { cn: 'Pia Plain', parentDN: `OU=Sales,OU=Staff,${D()}`, sAMAccountName: 'pia.plain', userPrincipalName: 'pia.plain@corp.example.com' });
+    await addMember(ad, `CN=IT-Admins,OU=Groups,${D()}`, dn);
+    searched = [];
+    const r = await runOnce(noPromotion, 'preview', { changedSince: last.server!, openDirectory: openCounting });
+    expect([r.full, r.entriesRead]).toEqual([false, 1]);
+    expect(changes(r)).toEqual(['create pia.plain@corp.example.com user']);
+    expect(searched.filter((x) => /admin group|nested in|members of/.test(x))).toEqual([]);
+    // With promotion (the other tests' spec), the same change makes an admin.
+    expect(changes(await changedRun())).toEqual(['create pia.plain@corp.example.com admin']);
+  });
+
   it(`more changed objects than MAX_BASE_READS (${MAX_BASE_READS}): one subtree search reads them, with the same result`, async () => {
     const n = MAX_BASE_READS + 5;
     for (let i = 0; i < n; i++) {
