@@ -114,8 +114,14 @@ describe('changed-only runs plan exactly what a full run plans (property, real D
         if (!synced.server) throw new Error('no server');
         since = synced.server;
       }),
-      // The DC keeps what each run did, so a failure is reported as found, not shrunk.
-      { numRuns: 12, endOnFailure: true },
+      // The DC keeps what each run did, so a failure is reported as found, not shrunk. The examples run
+      // first, so that every run of the test has a promotion (Alan Turing into Bulk-Admins, nested two
+      // levels below IT-Admins), a new admin, and a move out of an excluded OU (svc-backup, in Admin).
+      {
+        numRuns: 12,
+        endOnFailure: true,
+        examples: [[[{ op: 'join', user: 0, group: 2 }]], [[{ op: 'add', ou: 0, group: 1, upn: true }]], [[{ op: 'move', user: 4, ou: 0 }]]],
+      },
     );
     // The changes made work to do: creates and promotions both happened.
     expect(planned.creates).toBeGreaterThan(0);
