@@ -7,6 +7,8 @@
  *  2. `adsync sync --confirm` of every user into the Truetask simulator (users/s,
  *     writes in flight, peak RSS), then a re-sync that must write nothing;
  *     then the leavers report (bench/leavers.ts) after disabling up to 1,000 users;
+ *     then changed-only runs (bench/changed.ts): a no-op one and one with a new hire,
+ *     next to a full run;
  *  3. the operator: time from setting truetask.io/sync-now to the status showing the
  *     run, and the controller's RSS (idle with no AdSync, after the runs, peak).
  * The product runs as shipped: dist/ is built first (npm run build).
@@ -115,6 +117,7 @@ interface Result {
   sync: { created: number; wall: number; rss: number };
   resync: { wall: number; rss: number; writes: number };
   leavers: string[];
+  changed: string[];
   controller?: { latency: number; latencies: number[]; idleEmpty: number; idleAfter: number; peak: number };
 }
 
@@ -212,6 +215,11 @@ async function benchSize(n: number): Promise<Result> {
     const leavers = await benchLeavers({ ad, sim, file, main, timed, extraGeneratedUsers: n, pageSize: PAGE, disable: Math.min(1000, n + 250) });
     for (const line of leavers) log(line);
 
+    // 2c. changed-only runs (bench/changed.ts): a no-op one and a new hire, next to a full run
+    const { benchChanged } = await import('./changed.ts');
+    const changed = await benchChanged({ ad, sim, pageSize: PAGE });
+    for (const line of changed) log(line);
+
     // 3. the operator
     const controller = values['skip-controller'] ? undefined : await controllerBench(ad, sim.url);
     return {
@@ -225,6 +233,7 @@ async function benchSize(n: number): Promise<Result> {
       sync: { created, wall: sync.wall, rss: sync.rssMiB },
       resync: { wall: resync.wall, rss: resync.rssMiB, writes },
       leavers,
+      changed,
       ...(controller ? { controller } : {}),
     };
   } finally {
@@ -257,6 +266,6 @@ const rows: Array<[string, string, (r: Result) => string]> = [
 const header = ['measure', 'target', ...results.map((r) => `${num(r.n)} users`)];
 console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
 for (const [name, target, cell] of rows) console.log(`| ${[name, target, ...results.map(cell)].join(' | ')} |`);
-for (const r of results) console.log(`\nAt ${num(r.n)} users, ${r.leavers.join('\n')}`);
+for (const r of results) console.log(`\nAt ${num(r.n)} users, ${r.leavers.join('\n')}\n${r.changed.join('\n')}`);
 console.log(`\nNode ${process.version}, ${(await run('samba', ['--version'])).stdout.trim()}, ${(await readFile('/proc/cpuinfo', 'utf8')).match(/^processor/gm)?.length ?? '?'} CPUs; load average at the end: ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}.`);
 console.log('Peak RSS is the whole process (GNU time). The simulator runs in the bench process and hashes passwords with scrypt N=16.');

@@ -74,6 +74,8 @@ export function adSyncCrd(): JsonSchema {
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
             { name: 'Next Sync', type: 'date', jsonPath: '.status.nextSyncAt', priority: 1 },
+            { name: 'Run', type: 'string', jsonPath: '.status.lastRun.kind', description: 'Full or Changed (a changed-only run)', priority: 1 },
+            { name: 'Read', type: 'integer', jsonPath: '.status.lastRun.entriesRead', description: 'Directory entries the last run read', priority: 1 },
           ],
           schema: {
             openAPIV3Schema: {

@@ -46,6 +46,9 @@ export const DN_MESSAGE =
 export const GROUP_REF_MESSAGE =
   'a group given as a DN (it starts with attribute=) must be a distinguished name (RFC 4514), such as CN=IT-Admins,OU=Groups,DC=corp,DC=example,DC=com, with , + ; " \\ < > in values escaped by a backslash; give any other group by its name, such as IT-Admins';
 
+export const FAILOVER_STARTTLS_MESSAGE =
+  'startTLS: true needs ldap:// URLs in failover too: every DC is reached the same way, so give each failover DC as ldap://HOST:389';
+
 export const GROUP_CONTROL_MESSAGE =
   'an admin group cannot contain control characters such as NUL: the directory may read the name only up to it and match another group';
 
@@ -58,6 +61,16 @@ export const rules: readonly Rule[] = [
     holds: (v) => {
       const self = obj(v);
       return self.startTLS !== true || str(self.url).startsWith('ldap://');
+    },
+  },
+  {
+    scope: 'ldap',
+    cel: "!has(self.startTLS) || !self.startTLS || !has(self.failover) || self.failover.all(f, f.url.startsWith('ldap://'))",
+    message: FAILOVER_STARTTLS_MESSAGE,
+    fieldPath: '.failover',
+    holds: (v) => {
+      const self = obj(v);
+      return self.startTLS !== true || !Array.isArray(self.failover) || self.failover.every((f) => str(obj(f).url).startsWith('ldap://'));
     },
   },
   {

@@ -95,12 +95,33 @@ export const ldapTlsSchema = z
   })
   .describe('TLS settings for ldaps:// and StartTLS. Certificates are verified unless insecureSkipVerify is true.');
 
+const ldapUrl = () =>
+  z
+    .string()
+    .max(2048)
+    .regex(/^ldaps?:\/\/[^\s/]+(:[0-9]{1,5})?\/?$/, 'must be ldap://HOST[:PORT] or ldaps://HOST[:PORT], for example ldaps://10.0.10.14:636');
+
+export const MAX_FAILOVER = 10;
+
+export const ldapFailoverSchema = z
+  .object({
+    url: ldapUrl().describe(
+      'URL of another domain controller of the same domain, for example ldaps://10.0.10.15:636. It uses the same bind account, CA bundle and startTLS setting as spec.ldap.url.',
+    ),
+    serverName: z
+      .string()
+      .max(253)
+      .regex(hostname, 'must be a DNS name such as dc2.corp.example.com')
+      .optional()
+      .describe(
+        'DNS name to verify in this domain controller\'s certificate (certificates name each DC), for example dc2.corp.example.com. Defaults to spec.ldap.tls.serverName, else the host in url.',
+      ),
+  })
+  .describe('Another domain controller to try when those before it do not answer.');
+
 export const ldapSchema = z
   .object({
-    url: z
-      .string()
-      .max(2048)
-      .regex(/^ldaps?:\/\/[^\s/]+(:[0-9]{1,5})?\/?$/, 'must be ldap://HOST[:PORT] or ldaps://HOST[:PORT], for example ldaps://10.0.10.14:636')
+    url: ldapUrl()
       .describe(
         'URL of the domain controller: ldaps://HOST:636 (recommended) or ldap://HOST:389 (then set startTLS: true, since AD refuses simple binds without encryption). Through a VPN prefer the DC\'s internal IP.',
       ),
@@ -135,6 +156,13 @@ export const ldapSchema = z
       .max(1000)
       .default(500)
       .describe('Entries per page of the paged search (1..1000; AD\'s MaxPageSize is 1000).'),
+    failover: z
+      .array(ldapFailoverSchema)
+      .max(MAX_FAILOVER)
+      .optional()
+      .describe(
+        `More domain controllers (at most ${MAX_FAILOVER}), tried in order when spec.ldap.url and those before do not answer: connection refused, host not found, a timeout or a dropped connection. Never on an answer such as invalid credentials, so a wrong password is tried against one DC only. status.server.url shows the DC a run used; a FailedOver warning event says when a run failed over.`,
+      ),
   })
   .superRefine(ruleRefinement('ldap'))
   .meta({ 'x-kubernetes-validations': celRules('ldap') })
@@ -193,6 +221,7 @@ export const truetaskSchema = z
   .describe('The Truetask instance to provision accounts in.');
 
 export const intervalPattern = /^(manual|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
+export const fullSyncIntervalPattern = /^(0|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
 
 export const adSyncSpecSchema = z
   .object({
@@ -230,6 +259,15 @@ export const adSyncSpecSchema = z
       .regex(intervalPattern, 'must be "manual" or a duration such as 1h, 6h, 12h or 90m')
       .default('6h')
       .describe('How often to run: "manual" (only on spec change or the truetask.io/sync-now annotation), or a duration of at least 1m such as 1h, 6h (recommended), 12h or 90m.'),
+    fullSyncInterval: z
+      .string()
+      .min(1)
+      .max(16)
+      .regex(fullSyncIntervalPattern, 'must be "0" or a duration such as 24h, 12h or 90m')
+      .default('24h')
+      .describe(
+        'In Sync mode, scheduled runs between full runs read only what changed in AD since the last run (uSNChanged on the same domain controller) and look up only those users in Truetask; a full run (everything read, leavers reported) happens at least this often, e.g. 24h (the default), and also on a spec change, on Sync Now, after a failed run, when another domain controller answers, or when its USN went back (a restore). "0": every run is a full run. Preview mode always runs full runs.',
+      ),
     suspend: z.boolean().default(false).describe('When true nothing runs, not even Sync Now, until it is set back to false.'),
   })
   .superRefine(ruleRefinement('spec'))

@@ -111,6 +111,27 @@ export const leaversStatusSchema = z
     'Read-only report of full runs: Truetask users (role user or admin, never owner) whose email is in a domain the directory owns (the domains of spec.emailAttribute among its users) but who are disabled in AD or absent from it. Entries in excluded OUs are not leavers. Nothing is ever written because of it.',
   );
 
+export const serverStatusSchema = z
+  .object({
+    url: z.string().describe('The URL of the domain controller that answered: spec.ldap.url, or a spec.ldap.failover URL when the DCs before it did not answer.'),
+    dsServiceName: z.string().describe('The DC\'s identity from its root DSE: the DN of its NTDS Settings object.'),
+    invocationId: z.string().describe('The invocationId of the DC\'s NTDS Settings object (a GUID; a restored database gets a new one).'),
+    highestCommittedUSN: z.number().int().min(0).describe('The DC\'s highestCommittedUSN when the last successful read started: the next changed-only run reads entries with a higher uSNChanged.'),
+  })
+  .describe('The domain controller that answered the last successful run.');
+
+export const lastRunSchema = z
+  .object({
+    kind: z
+      .enum(['Full', 'Changed'])
+      .describe('Full: the whole directory was read and every Truetask user listed. Changed: only the entries changed since the last run on the same domain controller (uSNChanged) were read, and only their emails looked up in Truetask.'),
+    entriesRead: z.number().int().min(0).describe('Directory entries the run read: every entry the user filter matched (Full), or the changed ones and the members of changed admin groups (Changed).'),
+    at: z.string().describe('When the run ended (RFC 3339).'),
+    lastFullAt: z.string().optional().describe('When the last full run ended (RFC 3339): the next scheduled run is a full one once spec.fullSyncInterval has passed since.'),
+    reason: z.string().max(MAX_MESSAGE).optional().describe('Why the run was a full one when a changed-only run could have been asked for (a spec change, Sync Now, a failed run, another domain controller, a USN gone back, fullSyncInterval passed, Preview mode).'),
+  })
+  .describe('The last successful run: full or changed-only, and how many directory entries it read.');
+
 export const adSyncStatusSchema = z
   .object({
     observedGeneration: z.number().int().min(0).optional().describe('The .metadata.generation the status was computed for.'),
@@ -119,6 +140,8 @@ export const adSyncStatusSchema = z
     preview: previewStatusSchema.optional(),
     lastSync: lastSyncSchema.optional(),
     leavers: leaversStatusSchema.optional(),
+    server: serverStatusSchema.optional(),
+    lastRun: lastRunSchema.optional(),
     lastHandledSyncNow: z.string().max(256).optional().describe('The last value of the truetask.io/sync-now annotation that was acted on.'),
     nextSyncAt: z.string().optional().describe('When the next run is due: the schedule, a retry after a transient failure, or the safety-net attempt while stalled; absent when manual or suspended.'),
   })
@@ -129,3 +152,5 @@ export type DirectoryStatus = z.infer<typeof directoryStatusSchema>;
 export type PreviewStatus = z.infer<typeof previewStatusSchema>;
 export type LastSync = z.infer<typeof lastSyncSchema>;
 export type LeaversStatus = z.infer<typeof leaversStatusSchema>;
+export type ServerStatus = z.infer<typeof serverStatusSchema>;
+export type LastRun = z.infer<typeof lastRunSchema>;

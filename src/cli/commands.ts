@@ -89,7 +89,7 @@ export async function testConnectionCommand(ctx: CommandContext): Promise<number
     const check = await testConnection(cfg, { logger: ctx.logger, truetask: client });
     if (ctx.output === 'json') await printJson(ctx, render.connectionJson(check));
     else ctx.write(`${render.connectionTable(check)}\n`);
-    return check.directory.ok && check.truetask.ok ? EXIT_OK : EXIT_FAILED;
+    return check.directory.ok && check.failover.every((d) => d.ok) && check.truetask.ok ? EXIT_OK : EXIT_FAILED;
   });
 }
 

@@ -77,22 +77,33 @@ function errJson(e: AdSyncError) {
   return { reason: e.reason, message: e.detail };
 }
 
+function directoryCheckJson(d: ConnectionCheck['directory']) {
+  return d.ok ? { ok: true, url: d.url } : { ok: false, url: d.url, ...errJson(d.error) };
+}
+
 export function connectionJson(check: ConnectionCheck) {
   return {
-    directory: check.directory.ok ? { ok: true, url: check.directory.url } : { ok: false, ...errJson(check.directory.error) },
+    directory: directoryCheckJson(check.directory),
+    failover: check.failover.map(directoryCheckJson),
     truetask: check.truetask.ok
       ? { ok: true, url: check.truetask.url, totalUsers: check.truetask.totalUsers }
       : { ok: false, ...errJson(check.truetask.error) },
   };
 }
 
+/** One row per DC (spec.ldap.url, then each failover DC), then Truetask. */
 export function connectionTable(check: ConnectionCheck): string {
-  const d = check.directory;
   const t = check.truetask;
+  const dcs = [check.directory, ...check.failover];
+  const dcRow = (d: ConnectionCheck['directory'], i: number): string[] => [
+    dcs.length === 1 ? 'Active Directory' : i === 0 ? 'Active Directory (url)' : `Active Directory (failover ${i})`,
+    d.ok ? 'OK' : `FAILED (${d.error.reason})`,
+    d.ok ? `bound to ${d.url}; base DN found` : `${d.url}: ${d.error.detail}`,
+  ];
   return renderTable(
     ['SERVICE', 'STATUS', 'DETAIL'],
     [
-      ['Active Directory', d.ok ? 'OK' : `FAILED (${d.error.reason})`, d.ok ? `bound to ${d.url}; base DN found` : d.error.detail],
+      ...dcs.map(dcRow),
       ['Truetask', t.ok ? 'OK' : `FAILED (${t.error.reason})`, t.ok ? `${t.url}: token accepted, ${t.totalUsers} users` : t.error.detail],
     ],
   );

@@ -81,6 +81,7 @@ export async function resolveDirectoryConfig(adsync: AdSync, secrets: SecretSour
       startTLS: spec.ldap.startTLS,
       tls: { ca, serverName: spec.ldap.tls?.serverName, insecureSkipVerify: spec.ldap.tls?.insecureSkipVerify ?? false },
       timeoutSeconds: spec.ldap.timeoutSeconds,
+      ...(spec.ldap.failover?.length ? { failover: spec.ldap.failover.map((f) => ({ url: f.url, serverName: f.serverName })) } : {}),
     },
     read: {
       baseDN: spec.ldap.baseDN,

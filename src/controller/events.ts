@@ -16,7 +16,8 @@ export type AdSyncEventReason =
   | 'TruetaskError'
   | 'InsecureTLS'
   | 'AdminGroupNotFound'
-  | 'InvalidSpec';
+  | 'InvalidSpec'
+  | 'FailedOver';
 
 export function adSyncEventRecorder(core: CoreV1Api, logger: Logger, host?: string): EventRecorder<AdSyncEventReason> {
   return createEventRecorder<AdSyncEventReason>(core, logger, { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: KIND, component: 'truetask-adsync', host });

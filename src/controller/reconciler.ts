@@ -12,7 +12,7 @@
 import type { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { adSyncSchema, SYNC_NOW_ANNOTATION, type AdSync } from '../api/adsync.ts';
 import { API_GROUP, API_VERSION, PLURAL } from '../api/spec.ts';
-import { parseInterval } from '../api/interval.ts';
+import { parseFullSyncInterval, parseInterval } from '../api/interval.ts';
 import type { AdSyncStatus } from '../api/status.ts';
 import { resolveEngineConfig } from '../config/engine-config.ts';
 import type { TruetaskConfig } from '../config/engine-config.ts';
@@ -27,12 +27,15 @@ import type { HandlerResult } from '../runtime/queue.ts';
 import type { ObjectName } from '../runtime/version-poller.ts';
 import type { AdSyncEventReason } from './events.ts';
 import { leaverCounts } from './leavers-status.ts';
+import { runScope, type RunScope } from './run-scope.ts';
+import { failedOverMessage } from './server-status.ts';
 import { decide, defaultSchedulePolicy, failuresSince, nextAfterSuccess, planAfterFailure, type ObjectState, type RetryState, type SchedulePolicy, type Trigger } from './schedule.ts';
 import { rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
 
 /** The metrics the reconciler records (src/metrics/metrics.ts). */
 export interface ReconcileMetrics {
   recordRun(obj: ObjectRef, kind: RunKind, result: 'success' | 'failure', durationSeconds: number, at: Date): void;
+  recordRead(obj: ObjectRef, scope: 'full' | 'changed', entriesRead: number): void;
   setReady(obj: ObjectRef, ready: boolean): void;
   setInterval(obj: ObjectRef, seconds: number): void;
   setDirectory(obj: ObjectRef, users: number, planned: Record<'create' | 'promote' | 'unchanged' | 'skip' | 'exclude', number>): void;
@@ -208,7 +211,15 @@ export class Reconciler {
     await this.#write(key, adsync, previous, running);
     this.#d.stalled.untrack(key);
     state.retry.secretChanged = false;
-    log.info({ trigger }, 'run started');
+    const scope = runScope({
+      mode: adsync.spec.mode,
+      trigger,
+      fullSyncIntervalSeconds: parseFullSyncInterval(adsync.spec.fullSyncInterval) ?? 0,
+      generation: adsync.metadata.generation,
+      status: previous,
+      now: startedAt.getTime(),
+    });
+    log.info({ trigger, scope: scope.kind, ...(scope.kind === 'full' ? { why: scope.reason } : { sinceUSN: scope.since.highestCommittedUSN }) }, 'run started');
 
     const secretVersions = new Map<string, string | null>();
     let client: (TruetaskPort & { close(): Promise<void> }) | undefined;
@@ -224,6 +235,7 @@ export class Reconciler {
         truetask: client,
         isConflict: this.#d.isConflict,
         concurrency: this.#d.writeConcurrency,
+        ...(scope.kind === 'changed' ? { changedSince: scope.since } : {}),
         observer: {
           directoryError: (reason) => this.#d.metrics.ldapError(ref, reason),
           userWritten: (k) => (k === 'create' ? this.#d.metrics.userCreated(ref) : this.#d.metrics.userPromoted(ref)),
@@ -232,11 +244,11 @@ export class Reconciler {
       });
       await client.close();
       client = undefined;
-      return await this.#succeeded(key, adsync, ref, state, running, interval, syncNow, report, secretVersions);
+      return await this.#succeeded(key, adsync, ref, state, running, interval, syncNow, report, secretVersions, scope);
     } catch (err) {
       const e = isAdSyncError(err) ? err : new AdSyncError('config', 'InvalidSpec', 'retry', `internal error: ${err instanceof Error ? err.message : String(err)}`);
       if (!isAdSyncError(err)) log.error({ err }, 'run failed unexpectedly');
-      return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions);
+      return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions, scope);
     } finally {
       await client?.close();
     }
@@ -260,7 +272,7 @@ export class Reconciler {
     return { health: { kind: 'stalled', reason, message: `${err.detail} (${when})` }, next };
   }
 
-  async #succeeded(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', syncNow: string | undefined, report: RunReport, secretVersions: ReadonlyMap<string, string | null>): Promise<HandlerResult> {
+  async #succeeded(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', syncNow: string | undefined, report: RunReport, secretVersions: ReadonlyMap<string, string | null>, scope: RunScope): Promise<HandlerResult> {
     const now = this.#now();
     const a = report.apply;
     const failedRun = a !== undefined && (a.result === 'Failed' || a.abortedBy !== undefined);
@@ -277,14 +289,18 @@ export class Reconciler {
       const at = nextAfterSuccess(interval, now.getTime(), () => this.#random());
       next = at === undefined ? undefined : new Date(at);
     }
-    const status = statusAfterRun({ adsync, now, syncNow, nextSyncAt: next, previous, health }, report);
+    const status = statusAfterRun({ adsync, now, syncNow, nextSyncAt: next, previous, health, ...(scope.kind === 'full' ? { fullReason: scope.reason } : {}) }, report);
 
     const m = this.#d.metrics;
     m.recordRun(ref, report.kind, failedRun ? 'failure' : 'success', (report.completedAt.getTime() - report.startedAt.getTime()) / 1000, report.completedAt);
+    if (!failedRun) m.recordRead(ref, report.full ? 'full' : 'changed', report.entriesRead ?? 0);
     const counts = { create: 0, promote: 0, unchanged: 0, skip: 0, exclude: 0 };
     for (const r of report.plan.rows) counts[r.action]++;
+    // A changed-only run read only what changed: directory users, skipped and excluded stay the last full run's.
+    const dir = status.directory;
+    if (!report.full && dir) Object.assign(counts, { skip: dir.skipped, exclude: dir.excluded });
     // Planned users as status.preview shows them (Sync mode: what is left to do).
-    m.setDirectory(ref, report.directory.users, {
+    m.setDirectory(ref, report.full ? report.directory.users : (dir?.users ?? report.directory.users), {
       ...counts,
       create: status.preview?.toCreate ?? 0,
       promote: status.preview?.toPromote ?? 0,
@@ -293,6 +309,8 @@ export class Reconciler {
     m.setReady(ref, status.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
     if (status.leavers) m.setLeavers(ref, leaverCounts(status.leavers));
 
+    const failedOver = failedOverMessage(report);
+    if (failedOver) await this.#d.events.record(ref, 'Warning', 'FailedOver', failedOver);
     for (const g of report.directory.adminGroups) {
       if (!g.found) await this.#d.events.record(ref, 'Warning', 'AdminGroupNotFound', `Admin group "${g.ref}" was not found in AD: check spec.adminPromotion.groups (a DN, or a sAMAccountName or cn)`);
     }
@@ -304,10 +322,10 @@ export class Reconciler {
     return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
   }
 
-  async #failed(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', kind: RunKind, syncNow: string | undefined, err: AdSyncError, startedAt: Date, secretVersions: ReadonlyMap<string, string | null>): Promise<HandlerResult> {
+  async #failed(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', kind: RunKind, syncNow: string | undefined, err: AdSyncError, startedAt: Date, secretVersions: ReadonlyMap<string, string | null>, scope?: RunScope): Promise<HandlerResult> {
     const now = this.#now();
     const { health, next } = this.#afterFailure(key, adsync, state, interval, err, secretVersions);
-    const status = statusAfterError({ adsync, now, syncNow, nextSyncAt: next, previous, health }, err, startedAt);
+    const status = statusAfterError({ adsync, now, syncNow, nextSyncAt: next, previous, health, full: scope?.kind !== 'changed' }, err, startedAt);
     this.#d.metrics.recordRun(ref, kind, 'failure', (now.getTime() - startedAt.getTime()) / 1000, now);
     this.#d.metrics.setReady(ref, false);
     const reason: AdSyncEventReason = err.source === 'directory' ? 'DirectoryError' : err.source === 'truetask' ? 'TruetaskError' : 'SyncFailed';

@@ -8,6 +8,7 @@ import { MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type
 import type { AdSyncError } from '../errors.ts';
 import type { RunReport } from '../reconcile/engine.ts';
 import { leaversAfterFailure, leaversAfterRun } from './leavers-status.ts';
+import { lastRunAfter, serverStatus } from './server-status.ts';
 
 export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled';
 
@@ -95,6 +96,8 @@ export interface RunContext {
   health?: Health | undefined;
   /** The run was (or was to be) a full run (default true): only a failed full run marks status.leavers stale. */
   full?: boolean | undefined;
+  /** Why the run was a full one (status.lastRun.reason), when a changed-only run was not asked for. */
+  fullReason?: string | undefined;
 }
 
 function base(ctx: RunContext): AdSyncStatus {
@@ -131,7 +134,8 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
   const gen = ctx.adsync.metadata.generation;
   const d = report.directory;
   const ous = d.organizationalUnits;
-  status.directory = {
+  // A changed-only run read only what changed: the directory's counts stay those of the last full run.
+  if (report.full || !status.directory) status.directory = {
     users: d.users,
     excluded: d.excluded,
     skipped: d.skipped,
@@ -162,9 +166,16 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
   };
   const leavers = leaversAfterRun(status.leavers, report.leavers, rfc3339(report.completedAt));
   if (leavers) status.leavers = leavers;
+  if (report.server) status.server = serverStatus(report.server);
+  status.lastRun = lastRunAfter(status.lastRun, report, report.fullReason ?? ctx.fullReason);
   const message = summaryMessage(report);
   const updates: ConditionUpdate[] = [
-    { type: 'DirectoryConnected', status: 'True', reason: 'Connected', message: `read ${d.users + d.excluded + d.skipped} entries` },
+    {
+      type: 'DirectoryConnected',
+      status: 'True',
+      reason: 'Connected',
+      message: report.full ? `read ${d.users + d.excluded + d.skipped} entries` : `read ${report.entriesRead ?? 0} changed entries (changed-only run)`,
+    },
     { type: 'TruetaskConnected', status: 'True', reason: 'Connected', message: 'listed Truetask users' },
   ];
   if (!a) {

@@ -18,6 +18,7 @@ import {
   ExtensibleFilter,
   Filter,
   FilterParser,
+  GreaterThanEqualsFilter,
   NotFilter,
   OrFilter,
   PresenceFilter,
@@ -310,4 +311,9 @@ export function present(attribute: string): Filter {
 /** (attribute:rule:=value), e.g. memberOf with LDAP_MATCHING_RULE_IN_CHAIN. */
 export function matchingRule(attribute: string, rule: string, value: string): Filter {
   return new ExtensibleFilter({ matchType: attribute, rule, value });
+}
+
+/** (attribute>=value), e.g. uSNChanged at or above a USN (an integer, compared as one by AD). */
+export function atLeast(attribute: string, value: string): Filter {
+  return new GreaterThanEqualsFilter({ attribute, value });
 }

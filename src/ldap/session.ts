@@ -22,6 +22,8 @@ export interface LdapConnectionConfig {
   startTLS: boolean;
   tls: { ca?: string | undefined; serverName?: string | undefined; insecureSkipVerify: boolean };
   timeoutSeconds: number;
+  /** More DCs (spec.ldap.failover), tried in order by failover.ts; a session talks to one DC only. */
+  failover?: ReadonlyArray<{ url: string; serverName?: string | undefined }>;
 }
 
 export interface PagedSearch {
@@ -37,6 +39,8 @@ export interface OneSearch {
   filter: Filter;
   scope: 'base' | 'one' | 'sub';
   attributes: string[];
+  /** Attributes returned as bytes (e.g. invocationId, a GUID). */
+  explicitBufferAttributes?: string[];
 }
 
 const MAX_ATTEMPTS = 2;

@@ -17,6 +17,9 @@ export const RUN_RESULTS: readonly RunResult[] = ['success', 'failure'];
 export const PLANNED_ACTIONS: readonly PlannedAction[] = ['create', 'promote', 'unchanged', 'skip', 'exclude'];
 export type LeaverReason = 'Disabled' | 'NotInDirectory';
 export const LEAVER_REASONS: readonly LeaverReason[] = ['Disabled', 'NotInDirectory'];
+/** Full runs read the whole directory; changed-only runs what changed since the last run (uSNChanged). */
+export type ReadScope = 'full' | 'changed';
+export const READ_SCOPES: readonly ReadScope[] = ['full', 'changed'];
 
 /** Runs take from a fraction of a second (small preview) to tens of minutes (large first sync). */
 export const RUN_DURATION_BUCKETS: readonly number[] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800];
@@ -35,6 +38,8 @@ export const METRIC_NAMES = {
   ldapErrors: 'truetask_adsync_ldap_errors_total',
   truetaskRequests: 'truetask_adsync_truetask_requests_total',
   leavers: 'truetask_adsync_leavers',
+  entriesRead: 'truetask_adsync_entries_read',
+  directoryReads: 'truetask_adsync_directory_reads_total',
 } as const;
 
 export interface CreateMetricsOptions {
@@ -62,6 +67,8 @@ export interface AdsyncMetrics {
   truetaskRequest(obj: ObjectRef, method: string, code: number | string): void;
   /** Leavers per reason, as status.leavers counts them (the last full run's report, also while it is stale). */
   setLeavers(obj: ObjectRef, counts: Record<LeaverReason, number>): void;
+  /** A successful run's read: full or changed-only, and the directory entries it read. */
+  recordRead(obj: ObjectRef, scope: ReadScope, entriesRead: number): void;
   /** Removes every series of the object from every metric (the AdSync was deleted). */
   forget(obj: ObjectRef): void;
 }
@@ -155,6 +162,19 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     registers,
   });
 
+  const entriesRead = new Gauge({
+    name: METRIC_NAMES.entriesRead,
+    help: 'Directory entries the last successful run of each scope read: full (every entry the filter matched) or changed (entries changed since the run before, uSNChanged, and members of changed admin groups).',
+    labelNames: [...OBJ, 'scope'],
+    registers,
+  });
+  const directoryReads = new Counter({
+    name: METRIC_NAMES.directoryReads,
+    help: 'Successful runs by how they read the directory: scope full or changed (changed-only, uSNChanged).',
+    labelNames: [...OBJ, 'scope'],
+    registers,
+  });
+
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
   // Label sets written per object, so forget() can remove exactly those.
@@ -191,6 +211,10 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     for (const counter of [usersCreated, usersPromoted, userFailures]) {
       counter.inc(base(obj), 0);
       note(obj, counter, base(obj));
+    }
+    for (const scope of READ_SCOPES) {
+      directoryReads.inc({ ...base(obj), scope }, 0);
+      note(obj, directoryReads, { ...base(obj), scope });
     }
   };
 
@@ -254,6 +278,11 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
 
     setLeavers(obj, counts) {
       for (const reason of LEAVER_REASONS) setGauge(obj, leavers, { ...base(obj), reason }, counts[reason]);
+    },
+
+    recordRead(obj, scope, entries) {
+      incCounter(obj, directoryReads, { ...base(obj), scope });
+      setGauge(obj, entriesRead, { ...base(obj), scope }, entries);
     },
 
     forget(obj) {

@@ -8,9 +8,14 @@ import { AdSyncError, isAdSyncError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { readDisabledAccounts, type DisabledAccounts } from '../ldap/disabled-accounts.ts';
 import { checkBaseDN, readContainers, readDirectory, type ContainerInfo, type DirectoryRead } from '../ldap/reader.ts';
+import { serversOf, withFailover, type FailedOver } from '../ldap/failover.ts';
+import { readChanges } from '../ldap/changed.ts';
+import { readServerIdentity, type ServerIdentity } from '../ldap/server-identity.ts';
 import { DirectorySession, type LdapConnectionConfig } from '../ldap/session.ts';
 import { applyPlan, type ApplyResult, type UserWriter } from './apply.ts';
 import { findLeavers, type LeaversReport } from './leavers.ts';
+import { emailsOf, lookUpUsers, MAX_LOOKUPS } from './lookup.ts';
+import { changedRunOn, type ChangedSince } from './scope.ts';
 import { summarizeOUs, type OuSummary } from './ou-summary.ts';
 import { plan, type ExistingUser, type Plan } from './plan.ts';
 
@@ -40,6 +45,11 @@ export interface EngineDeps {
   withLeavers?: boolean;
   /** Replaces the LDAP read (unit tests of the run's logic). */
   readAD?: (cfg: EngineConfig) => Promise<ADRead>;
+  /**
+   * Read only what changed since this DC's USN (a changed-only run). The run is a
+   * full one anyway when the DC that answers is another one or its USN went back.
+   */
+  changedSince?: ChangedSince;
 }
 
 export interface ADRead {
@@ -47,6 +57,14 @@ export interface ADRead {
   containers: ContainerInfo[];
   /** Read when the run reports leavers. */
   disabled?: DisabledAccounts;
+  /** The DC that answered (read at the start of the read). */
+  server?: ServerIdentity;
+  /** DCs tried before it that did not answer. */
+  failedOver?: FailedOver[];
+  /** A changed-only read: only changed entries are in `read`; these of them are admins. */
+  changed?: { adminMembers: Set<string>; sinceUSN: number; changedUsers: number; changedGroups: number };
+  /** Why a changed-only run was asked for but the run read everything. */
+  fullReason?: string;
 }
 
 export interface AdminGroupReport {
@@ -69,8 +87,12 @@ export type SyncResult = 'Succeeded' | 'PartiallyFailed' | 'Failed';
 
 export interface RunReport {
   kind: RunKind;
-  /** The run read the whole directory (every run today; changed-only runs will not). Only full runs report leavers. */
+  /** The run read the whole directory; false: a changed-only run (uSNChanged). Only full runs report leavers. */
   full: boolean;
+  /** Directory entries the run read: every entry the filter matched (full), or the changed ones and the members of changed admin groups (changed-only). */
+  entriesRead?: number;
+  /** A changed-only run was asked for, but this full run was needed instead (another DC, the USN went back). */
+  fullReason?: string;
   startedAt: Date;
   completedAt: Date;
   directory: DirectoryReport;
@@ -78,6 +100,10 @@ export interface RunReport {
   apply?: ApplyResult & { result: SyncResult };
   /** Full runs (unless withLeavers is false): Truetask users disabled in AD or gone from it. Read-only. */
   leavers?: LeaversReport;
+  /** The DC that answered, with its identity and highestCommittedUSN at the start of the read. */
+  server?: ServerIdentity;
+  /** DCs tried first that did not answer (spec.ldap.failover); empty or absent when the first one answered. */
+  failedOver?: FailedOver[];
 }
 
 export function syncResultOf(apply: ApplyResult, planned: number): SyncResult {
@@ -85,22 +111,32 @@ export function syncResultOf(apply: ApplyResult, planned: number): SyncResult {
   return apply.failed >= planned ? 'Failed' : 'PartiallyFailed';
 }
 
-async function readAD(cfg: EngineConfig, deps: EngineDeps, withLeavers: boolean): Promise<ADRead> {
+async function readAD(cfg: EngineConfig, deps: EngineDeps): Promise<ADRead> {
   if (deps.readAD) return deps.readAD(cfg);
   const open = deps.openDirectory ?? ((c: LdapConnectionConfig, l: Logger) => DirectorySession.open(c, l));
-  let session: DirectorySession | undefined;
   try {
-    session = await open(cfg.ldap, deps.logger);
-    const read = await readDirectory(session, cfg.read, deps.logger);
-    const containers = deps.withContainers === false ? [] : await readContainers(session, cfg.read);
-    if (!withLeavers) return { read, containers };
-    const disabled = await readDisabledAccounts(session, cfg.read, cfg.excludedOUs);
-    return { read, containers, disabled };
+    const { value, failedOver } = await withFailover(cfg.ldap, deps.logger, open, async (session): Promise<ADRead> => {
+      // First: the USN read now is where the next changed-only run starts, so what changes during this read is read again.
+      const server = await readServerIdentity(session);
+      const scope = deps.changedSince ? changedRunOn(deps.changedSince, server) : undefined;
+      if (deps.changedSince && scope?.changed) {
+        const since = deps.changedSince.highestCommittedUSN;
+        const c = await readChanges(session, cfg.read, since, deps.logger);
+        return { read: { entries: c.entries, adminGroups: c.adminGroups }, containers: [], server, changed: { adminMembers: c.adminMembers, sinceUSN: since, changedUsers: c.changedUsers, changedGroups: c.changedGroups } };
+      }
+      const fullReason = scope && !scope.changed ? { fullReason: scope.reason } : {};
+      const withLeavers = deps.withLeavers !== false;
+      const read = await readDirectory(session, cfg.read, deps.logger);
+      const containers = deps.withContainers === false ? [] : await readContainers(session, cfg.read);
+      if (!withLeavers) return { read, containers, server, ...fullReason };
+      const disabled = await readDisabledAccounts(session, cfg.read, cfg.excludedOUs);
+      return { read, containers, disabled, server, ...fullReason };
+    });
+    for (const f of failedOver) deps.observer?.directoryError?.(f.reason);
+    return { ...value, failedOver };
   } catch (err) {
     if (isAdSyncError(err) && err.source === 'directory') deps.observer?.directoryError?.(err.reason);
     throw err;
-  } finally {
-    await session?.close();
   }
 }
 
@@ -109,14 +145,17 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   const startedAt = now();
   const log = deps.logger;
 
-  // Every run reads the whole directory today; changed-only runs would pass full = false and report no leavers.
-  const full = true;
-  const withLeavers = full && deps.withLeavers !== false;
-  const { read, containers, disabled } = await readAD(cfg, deps, withLeavers);
-  const existing = await deps.truetask.listUsers();
+  const { read, containers, disabled, server, failedOver = [], changed, fullReason } = await readAD(cfg, deps);
+  if (failedOver.length > 0) log.warn({ used: server?.url, failedOver }, 'failed over to another domain controller');
+  const full = changed === undefined;
+  if (fullReason) log.info({ reason: fullReason }, 'a full run instead of a changed-only one');
+  // A changed-only run looks up only the emails it read (unless so many changed that one listing costs fewer
+  // requests); a full run lists every Truetask user (leavers need them too).
+  const lookUp = !full && emailsOf(read.entries).length <= MAX_LOOKUPS;
+  const existing = lookUp ? await lookUpUsers(read.entries, deps.truetask, deps.concurrency ?? 4) : await deps.truetask.listUsers();
 
-  const adminMembers = new Set<string>();
-  for (const g of read.adminGroups) for (const m of g.members) adminMembers.add(m);
+  const adminMembers = changed ? changed.adminMembers : new Set<string>();
+  if (!changed) for (const g of read.adminGroups) for (const m of g.members) adminMembers.add(m);
   const thePlan = plan({
     entries: read.entries,
     adminMembers,
@@ -132,10 +171,21 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
     organizationalUnits: summarizeOUs(containers, read.entries, cfg.excludedOUs),
     adminGroups: read.adminGroups.map((g) => ({ ref: g.ref, ...(g.dn ? { dn: g.dn } : {}), found: g.found, members: g.members.size })),
   };
-  log.info({ kind, ...thePlan.summary }, 'plan made');
+  log.info({ kind, full, entriesRead: read.entries.length, ...(changed ? { sinceUSN: changed.sinceUSN, changedUsers: changed.changedUsers, changedGroups: changed.changedGroups } : {}), ...thePlan.summary }, 'plan made');
   // Computed from the listing made before any write: creates and promotions never change who is a leaver.
-  const leavers = withLeavers && disabled ? reportLeavers(thePlan, disabled, existing, log) : undefined;
-  const base = { kind, full, startedAt, directory, plan: thePlan, ...(leavers ? { leavers } : {}) };
+  const leavers = full && deps.withLeavers !== false && disabled ? reportLeavers(thePlan, disabled, existing, log) : undefined;
+  const base = {
+    kind,
+    full,
+    entriesRead: read.entries.length,
+    startedAt,
+    directory,
+    plan: thePlan,
+    failedOver,
+    ...(fullReason ? { fullReason } : {}),
+    ...(leavers ? { leavers } : {}),
+    ...(server ? { server } : {}),
+  };
 
   if (kind === 'preview') return { ...base, completedAt: now() };
 
@@ -157,34 +207,56 @@ function reportLeavers(thePlan: Plan, disabled: DisabledAccounts, existing: read
   return leavers;
 }
 
+export type DirectoryCheck = { ok: true; url: string } | { ok: false; url: string; error: AdSyncError };
+
 export interface ConnectionCheck {
-  directory: { ok: true; url: string } | { ok: false; error: AdSyncError };
+  /** spec.ldap.url. */
+  directory: DirectoryCheck;
+  /** Each spec.ldap.failover DC, in order (each checked on its own). */
+  failover: DirectoryCheck[];
   truetask: { ok: true; url: string; totalUsers: number } | { ok: false; error: AdSyncError };
 }
+
+/** Bind refusals about the account itself: the same on every DC of the domain. */
+const BIND_REFUSED = new Set(['InvalidCredentials', 'AccountDisabled', 'AccountLocked', 'AccountExpired', 'PasswordExpired']);
 
 function asAdSyncError(err: unknown, source: 'directory' | 'truetask'): AdSyncError {
   if (isAdSyncError(err)) return err;
   return new AdSyncError(source, source === 'directory' ? 'DirectoryError' : 'TruetaskError', 'retry', err instanceof Error ? err.message : String(err));
 }
 
-/** Test Connection: bind and check the base DN; prove the Truetask URL and token. */
+/**
+ * Test Connection: bind to each DC (spec.ldap.url, then each failover DC) and check
+ * the base DN; prove the Truetask URL and token. A DC that refuses the bind
+ * (credentials, account state) is not asked again: the others would only add bad
+ * binds against the lockout policy, so they are reported as not checked.
+ */
 export async function testConnection(cfg: EngineConfig, deps: Pick<EngineDeps, 'logger' | 'truetask' | 'openDirectory'>): Promise<ConnectionCheck> {
   const open = deps.openDirectory ?? ((c: LdapConnectionConfig, l: Logger) => DirectorySession.open(c, l));
-  const directory = await (async (): Promise<ConnectionCheck['directory']> => {
+  const checks: DirectoryCheck[] = [];
+  let refused: AdSyncError | undefined;
+  for (const server of serversOf(cfg.ldap)) {
+    if (refused) {
+      checks.push({ ok: false, url: server.url, error: new AdSyncError('directory', refused.reason, refused.next, `Not checked: ${refused.reason} from an earlier DC (each bind with a wrong password counts towards the account's lockout)`, { hint: refused.hint ?? '' }) });
+      continue;
+    }
     let session: DirectorySession | undefined;
     try {
-      session = await open(cfg.ldap, deps.logger);
+      session = await open(server, deps.logger);
       await checkBaseDN(session, cfg.read.baseDN);
-      return { ok: true, url: cfg.ldap.url };
+      checks.push({ ok: true, url: server.url });
     } catch (err) {
-      return { ok: false, error: asAdSyncError(err, 'directory') };
+      const error = asAdSyncError(err, 'directory');
+      if (error.next === 'fix-config' && BIND_REFUSED.has(error.reason)) refused = error;
+      checks.push({ ok: false, url: server.url, error });
     } finally {
       await session?.close();
     }
-  })();
+  }
+  const [directory, ...failover] = checks as [DirectoryCheck, ...DirectoryCheck[]];
   const truetask = await deps.truetask.checkAccess().then(
     (r): ConnectionCheck['truetask'] => ({ ok: true, url: cfg.truetask.url, totalUsers: r.totalUsers }),
     (err: unknown): ConnectionCheck['truetask'] => ({ ok: false, error: asAdSyncError(err, 'truetask') }),
   );
-  return { directory, truetask };
+  return { directory, failover, truetask };
 }

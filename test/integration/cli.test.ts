@@ -171,11 +171,23 @@ describe('connections and AD errors', () => {
   it('test-connection reports both sides', async () => {
     const r = await cli(['test-connection'], {}, ['-o', 'json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ directory: { ok: true, url: ad.ldapsUrl }, truetask: { ok: true, url: sim.url, totalUsers: 1 } });
+    expect(JSON.parse(r.stdout)).toEqual({ directory: { ok: true, url: ad.ldapsUrl }, failover: [], truetask: { ok: true, url: sim.url, totalUsers: 1 } });
     const bad = await cli(['test-connection'], { token: 'wrong-token-value' }, ['-o', 'json']);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).truetask).toMatchObject({ ok: false, reason: 'Unauthorized' });
     expect(bad.stdout + bad.stderr).not.toContain('wrong-token-value');
+  });
+
+  it('test-connection checks each DC of spec.ldap.failover: one row per DC, exit 1 when one fails', async () => {
+    const down = 'ldaps://127.0.0.1:1';
+    const r = await cli(['test-connection'], { ldap: { failover: [{ url: down }, { url: ad.ldapsUrl }] } });
+    expect(r.code).toBe(1);
+    const rows = r.stdout.split('\n').filter((l) => l.startsWith('Active Directory'));
+    expect(rows).toEqual([
+      expect.stringMatching(new RegExp(`^Active Directory \\(url\\) +OK +bound to ${ad.ldapsUrl}; base DN found`)),
+      expect.stringMatching(new RegExp(`^Active Directory \\(failover 1\\) +FAILED \\(ConnectionRefused\\) +${down}: Connection to ${down} refused`)),
+      expect.stringMatching(new RegExp(`^Active Directory \\(failover 2\\) +OK +bound to ${ad.ldapsUrl}; base DN found`)),
+    ]);
   });
 
   it('refuses a simple bind on plain ldap:// with StrongAuthRequired and what to do', async () => {

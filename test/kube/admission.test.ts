@@ -10,7 +10,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type Kube
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adSyncCrd } from '../../src/api/crd.ts';
-import { DN_MESSAGE, GROUP_CONTROL_MESSAGE, GROUP_REF_MESSAGE, USER_FILTER_MESSAGE } from '../../src/api/rules.ts';
+import { DN_MESSAGE, FAILOVER_STARTTLS_MESSAGE, GROUP_CONTROL_MESSAGE, GROUP_REF_MESSAGE, USER_FILTER_MESSAGE } from '../../src/api/rules.ts';
 import { adSyncSpecSchema } from '../../src/api/spec.ts';
 import { startController, type RunningController } from '../../src/controller/run.ts';
 import { startTruetaskSimulator, type TruetaskSimulator } from '../../src/truetask-sim/server.ts';
@@ -68,6 +68,7 @@ describe('admission (CEL) refuses what it can, with the message zod gives the CL
     ['an admin group given as a broken DN', spec({ adminPromotion: { enabled: true, groups: ['Admin', 'CN=IT-Admins,OU=Groups,DC=corp,'] } }), 'spec.adminPromotion.groups[1]', GROUP_REF_MESSAGE],
     ['an admin group DN with an unescaped quote', spec({ adminPromotion: { enabled: true, groups: ['CN="IT, Admins",DC=corp'] } }), 'spec.adminPromotion.groups[0]', GROUP_REF_MESSAGE],
     ['an admin group name with a NUL', spec({ adminPromotion: { enabled: true, groups: ['Admin\0'] } }), 'spec.adminPromotion.groups[0]', GROUP_CONTROL_MESSAGE],
+    ['startTLS with an ldaps:// failover DC', spec({}, { url: 'ldap://10.0.10.14:389', startTLS: true, failover: [{ url: 'ldap://10.0.10.15:389' }, { url: 'ldaps://10.0.10.16:636' }] }), 'spec.ldap.failover', FAILOVER_STARTTLS_MESSAGE],
   ])('refuses %s', async (_what, s, field, message) => {
     const status = await expectKubeError('create', create(s));
     expect(status.code).toBe(422);
@@ -83,6 +84,7 @@ describe('admission (CEL) refuses what it can, with the message zod gives the CL
     ['escaped parentheses in a value', spec({ userFilter: '(&(objectClass=user)(cn=Smith \\28IT\\29))' })],
     ['* and \\ escaped in values, and non-ASCII', spec({ userFilter: '(|(cn=Ops\\2aAdmins)(cn=Back\\5cslash)(cn=José Müller)(cn=Jos\\c3\\a9))' })],
     ['the default filter', spec()],
+    ['failover DCs, each with its own serverName, and fullSyncInterval "0"', spec({ fullSyncInterval: '0' }, { failover: [{ url: 'ldaps://10.0.10.15:636', serverName: 'dc2.corp.example.com' }, { url: 'ldaps://dc3.corp.example.com' }] })],
     ['DNs with escapes, spaces, "+" and non-ASCII', spec({ excludedOUs: ['ou=service accounts, dc=corp, dc=example, dc=com', 'CN=Smith\\, John,OU=Sales,DC=corp', 'OU=Équipe\\2C Paris+L=FR,DC=corp', 'CN=\\#1,DC=corp'] }, { baseDN: 'dc=corp,dc=example,dc=com' })],
     ['admin groups by name (any characters) and by DN', spec({ adminPromotion: { enabled: true, groups: ['Admin', 'IT Admins (EU)*', 'Back\\slash', 'CN=IT-Admins,OU=Groups,DC=corp,DC=example,DC=com'] } })],
   ])('accepts %s (and so does zod)', async (_what, s) => {
@@ -211,6 +213,10 @@ describe('kubectl explain', () => {
     expect(paths).toContain('adsync.status.preview.users.email');
     expect(paths).toContain('adsync.status.leavers.users.reason');
     expect(paths).toContain('adsync.status.leavers.stale');
+    expect(paths).toContain('adsync.spec.fullSyncInterval');
+    expect(paths).toContain('adsync.spec.ldap.failover.serverName');
+    expect(paths).toContain('adsync.status.server.invocationId');
+    expect(paths).toContain('adsync.status.lastRun.kind');
     const describedAs = async (p: string): Promise<string> => {
       const { stdout } = await run(kubectl, ['explain', p], { env });
       return /DESCRIPTION:\n([\s\S]*?)(\n\n|$)/.exec(stdout)?.[1]?.trim() ?? '';

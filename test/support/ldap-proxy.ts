@@ -25,7 +25,10 @@ export interface CuttingProxy {
  * clear). When it matches and cuts remain, both sides are closed before the
  * request reaches the DC.
  */
-export async function startCuttingProxy(ad: SambaADInfo, matches: (chunk: Buffer) => boolean, cuts = 0): Promise<CuttingProxy> {
+export async function startCuttingProxy(ad: SambaADInfo, matches: (chunk: Buffer) => boolean, cuts = 0, opts: { upstream?: SambaADInfo } = {}): Promise<CuttingProxy> {
+  // `upstream`: forward to another DC while showing `ad`'s certificate (two test DCs,
+  // each with its own CA, seen by clients as DCs of one CA, as in a real domain).
+  const up = opts.upstream ?? ad;
   const tlsDir = dirname(ad.caPath);
   const [key, cert] = await Promise.all([readFile(join(tlsDir, 'key.pem')), readFile(join(tlsDir, 'cert.pem'))]);
   let remaining = cuts;
@@ -35,7 +38,7 @@ export async function startCuttingProxy(ad: SambaADInfo, matches: (chunk: Buffer
   const server: Server = createServer({ key, cert }, (client) => {
     accepted++;
     sockets.add(client);
-    const upstream = tlsConnect({ host: ad.ip, port: 636, ca: [ad.caPem], servername: ad.dcHostname });
+    const upstream = tlsConnect({ host: up.ip, port: 636, ca: [up.caPem], servername: up.dcHostname });
     sockets.add(upstream);
     const closeBoth = () => {
       client.destroy();

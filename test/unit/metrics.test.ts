@@ -88,6 +88,8 @@ describe('createMetrics', () => {
       truetask_adsync_ldap_errors_total: 'counter',
       truetask_adsync_truetask_requests_total: 'counter',
       truetask_adsync_leavers: 'gauge',
+      truetask_adsync_entries_read: 'gauge',
+      truetask_adsync_directory_reads_total: 'counter',
     };
     for (const [name, type] of Object.entries(types)) expect(text).toContain(`# TYPE ${name} ${type}\n`);
     expect(Object.values(METRIC_NAMES).sort()).toEqual(Object.keys(types).sort());
@@ -187,6 +189,21 @@ describe('createMetrics', () => {
     expect(value(await scrape(m), 'truetask_adsync_leavers', { ...corp, reason: 'Disabled' })).toBe(0);
   });
 
+  it('says how each successful run read the directory: scope full or changed, and the entries read', async () => {
+    const m = createMetrics(new Registry(), { defaultMetrics: false });
+    m.track(corp);
+    let s = await scrape(m);
+    expect(value(s, 'truetask_adsync_directory_reads_total', { ...corp, scope: 'changed' })).toBe(0);
+    m.recordRead(corp, 'full', 1180);
+    m.recordRead(corp, 'changed', 3);
+    m.recordRead(corp, 'changed', 0);
+    s = await scrape(m);
+    expect(value(s, 'truetask_adsync_directory_reads_total', { ...corp, scope: 'full' })).toBe(1);
+    expect(value(s, 'truetask_adsync_directory_reads_total', { ...corp, scope: 'changed' })).toBe(2);
+    expect(value(s, 'truetask_adsync_entries_read', { ...corp, scope: 'full' })).toBe(1180);
+    expect(value(s, 'truetask_adsync_entries_read', { ...corp, scope: 'changed' })).toBe(0);
+  });
+
   it('counts users, LDAP errors and Truetask requests with their labels', async () => {
     const m = createMetrics(new Registry(), { defaultMetrics: false });
     m.userCreated(corp);
@@ -231,13 +248,14 @@ describe('createMetrics', () => {
       m.ldapError(obj, 'Timeout');
       m.truetaskRequest(obj, 'GET', 200);
       m.setLeavers(obj, { Disabled: 1, NotInDirectory: 2 });
+      m.recordRead(obj, 'changed', 3);
     };
     fill(corp);
     fill(lab); // same name, other namespace
 
     const before = await scrape(m);
     const corpNames = new Set(ofObject(before, corp).map((s) => s.name));
-    expect(corpNames.size).toBe(15); // 13 metrics, the histogram as _bucket/_sum/_count
+    expect(corpNames.size).toBe(17); // 15 metrics, the histogram as _bucket/_sum/_count
     const labCount = ofObject(before, lab).length;
     expect(labCount).toBe(ofObject(before, corp).length);
 

@@ -43,6 +43,9 @@ describe('AdSync spec schema', () => {
     ['a bad interval', { ...minimal, interval: 'daily' }, /interval: must be "manual" or a duration/],
     ['an interval under a minute', { ...minimal, interval: '30s' }, /at least 1m/],
     ['tls on plain ldap', { ...minimal, ldap: { ...minimal.ldap, url: 'ldap://dc1:389', tls: { insecureSkipVerify: true } } }, /tls settings apply only to encrypted/],
+    ['startTLS with an ldaps:// failover DC', { ...minimal, ldap: { ...minimal.ldap, url: 'ldap://dc1:389', startTLS: true, failover: [{ url: 'ldaps://dc2:636' }] } }, /startTLS: true needs ldap:\/\/ URLs in failover too/],
+    ['a failover URL that is not LDAP', { ...minimal, ldap: { ...minimal.ldap, failover: [{ url: 'https://dc2' }] } }, /ldap.failover.0.url: must be ldap:\/\/HOST/],
+    ['a failover serverName that is not a DNS name', { ...minimal, ldap: { ...minimal.ldap, failover: [{ url: 'ldaps://10.0.10.15', serverName: 'dc2 corp' }] } }, /failover.0.serverName: must be a DNS name/],
     ['a filter without parentheses', { ...minimal, userFilter: 'objectClass=user' }, /userFilter/],
     ['a Secret name that is not one', { ...minimal, truetask: { ...minimal.truetask, tokenSecretRef: { name: 'Bad_Name' } } }, /tokenSecretRef.name/],
   ])('refuses %s with a message saying what to fix', (_what, spec, message) => {
