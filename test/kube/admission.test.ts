@@ -17,7 +17,7 @@ import { startTruetaskSimulator, type TruetaskSimulator } from '../../src/trueta
 import { kubeConfigFor } from '../support/kube-apiserver.ts';
 import { createTestNamespace, type TestNamespace } from '../support/kube-namespace.ts';
 import { expectKubeError, waitFor } from '../support/kube-wait.ts';
-import { installCrd, installOperatorRbac } from '../support/operator-env.ts';
+import { installCrd, installOperatorRbac, operatorOptions } from '../support/operator-env.ts';
 import { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
 
 const run = promisify(execFile);
@@ -130,20 +130,13 @@ describe('the controller refuses a filter that does not parse: InvalidSpec, befo
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     sim = await startTruetaskSimulator({ tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }] });
     for (const s of secretObjects({ ad, truetaskUrl: sim.url, namespace: ctlNs.name })) await core.createNamespacedSecret({ namespace: ctlNs.name, body: s as never });
-    controller = await startController({
-      kubeConfig: kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser }),
-      logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-      namespaces: [ctlNs.name],
-      metricsHost: '127.0.0.1',
-      metricsPort: 0,
-      leaderElect: false,
-      leaseNamespace: ctlNs.name,
-      leaseName: 'unused',
-      concurrency: 1,
-      writeConcurrency: 2,
-      schedule: { retryBaseMs: 200, retryMaxMs: 1000 },
-      processMetrics: false,
-    });
+    controller = await startController(
+      operatorOptions(inject('kubeconfigPath'), operatorUser, ctlNs.name, {
+        logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+        writeConcurrency: 2,
+        schedule: { retryBaseMs: 200, retryMaxMs: 1000 },
+      }),
+    );
   });
 
   afterAll(async () => {

@@ -15,7 +15,7 @@ import { startTruetaskSimulator, type TruetaskSimulator } from '../../src/trueta
 import { kubeConfigFor } from '../support/kube-apiserver.ts';
 import { createTestNamespace, type TestNamespace } from '../support/kube-namespace.ts';
 import { waitFor } from '../support/kube-wait.ts';
-import { installCrd, installOperatorRbac } from '../support/operator-env.ts';
+import { installCrd, installOperatorRbac, operatorOptions } from '../support/operator-env.ts';
 import { startCuttingProxy, type CuttingProxy } from '../support/ldap-proxy.ts';
 import { addUser, deleteEntry } from '../support/samba.ts';
 import { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } from '../support/scenario.ts';
@@ -66,20 +66,7 @@ describe('changed-only runs and failover in the operator', () => {
         .pop(),
     );
   const startOperator = () =>
-    startController({
-      kubeConfig: kubeConfigFor(inject('kubeconfigPath'), { impersonate: operatorUser }),
-      logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-      namespaces: [ns.name],
-      metricsHost: '127.0.0.1',
-      metricsPort: 0,
-      leaderElect: false,
-      leaseNamespace: ns.name,
-      leaseName: 'unused',
-      concurrency: 1,
-      writeConcurrency: 4,
-      processMetrics: false,
-      secretPollMs: 500,
-    });
+    startController(operatorOptions(inject('kubeconfigPath'), operatorUser, ns.name, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), secretPollMs: 500 }));
   /** The schedule lives in status.nextSyncAt: moved into the past, a restarted operator finds the scheduled run due. */
   const scheduledRunNow = async (extra: Partial<Status> = {}) => {
     await controller.stop();
