@@ -151,8 +151,9 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   if (fullReason) log.info({ reason: fullReason }, 'a full run instead of a changed-only one');
   // A changed-only run looks up only the emails it read (unless so many changed that one listing costs fewer
   // requests); a full run lists every Truetask user (leavers need them too).
-  const lookUp = !full && emailsOf(read.entries).length <= MAX_LOOKUPS;
-  const existing = lookUp ? await lookUpUsers(read.entries, deps.truetask, deps.concurrency ?? 4) : await deps.truetask.listUsers();
+  const emails = full ? [] : emailsOf(read.entries);
+  const lookUp = !full && emails.length <= MAX_LOOKUPS;
+  const existing = lookUp ? await lookUpUsers(emails, deps.truetask, deps.concurrency ?? 4) : await deps.truetask.listUsers();
 
   const adminMembers = changed ? changed.adminMembers : new Set<string>();
   if (!changed) for (const g of read.adminGroups) for (const m of g.members) adminMembers.add(m);

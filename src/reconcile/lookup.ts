@@ -26,10 +26,10 @@ export function emailsOf(entries: readonly DirectoryEntry[]): string[] {
   return [...out].sort();
 }
 
-/** The Truetask users with these entries' emails (a missing one is simply not there). */
-export async function lookUpUsers(entries: readonly DirectoryEntry[], truetask: UserLookup, concurrency = 4): Promise<ExistingUser[]> {
+/** The Truetask users with these addresses (emailsOf; a missing one is simply not there). */
+export async function lookUpUsers(emails: readonly string[], truetask: UserLookup, concurrency = 4): Promise<ExistingUser[]> {
   const found: ExistingUser[] = [];
-  await mapWithConcurrency(emailsOf(entries), concurrency, async (email) => {
+  await mapWithConcurrency(emails, concurrency, async (email) => {
     const u = await truetask.findUserByEmail(email);
     if (u) found.push({ id: u.id, email: u.email, name: u.name ?? '', role: u.role });
   });
