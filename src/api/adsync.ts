@@ -4,6 +4,8 @@ import { API_GROUP, API_VERSION, KIND, adSyncSpecSchema } from './spec.ts';
 import { adSyncStatusSchema } from './status.ts';
 
 export const SYNC_NOW_ANNOTATION = 'truetask.io/sync-now';
+/** Approves the held plan with this digest (status.pendingApproval.digest). */
+export const APPROVE_ANNOTATION = 'truetask.io/approve';
 
 export const objectMetaSchema = z
   .object({

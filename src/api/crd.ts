@@ -71,6 +71,7 @@ export function adSyncCrd(): JsonSchema {
             { name: 'Users', type: 'integer', jsonPath: '.status.directory.users', description: 'Directory users in scope' },
             { name: 'Create', type: 'integer', jsonPath: '.status.preview.toCreate', description: 'Users the plan would create' },
             { name: 'Last Sync', type: 'string', jsonPath: '.status.lastSync.result' },
+            { name: 'Approval', type: 'string', jsonPath: '.status.pendingApproval.digest', description: 'Digest of a plan that waits for approval (spec.safeguard)' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
             { name: 'Next Sync', type: 'date', jsonPath: '.status.nextSyncAt', priority: 1 },

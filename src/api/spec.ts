@@ -220,6 +220,36 @@ export const truetaskSchema = z
   })
   .describe('The Truetask instance to provision accounts in.');
 
+export const safeguardSchema = z
+  .object({
+    maxCreates: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(500)
+      .describe('A Sync run that would create more Truetask users than this writes nothing and waits for approval (Ready=False, reason ApprovalRequired; approve with the truetask.io/approve annotation). Default 500. 0: no limit on the count.'),
+    maxGrowthPercent: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(10)
+      .describe(
+        'A Sync run that would grow the Truetask users the directory already has (those a run finds unchanged or to promote) by more than this percentage writes nothing and waits for approval, like maxCreates. Never below growthFloor creates, so the first sync of a directory bigger than growthFloor into an empty Truetask waits for approval too. Default 10. 0: no limit on growth.',
+      ),
+    growthFloor: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(10)
+      .describe('The growth limit (maxGrowthPercent) never stops a run that creates at most this many users. Default 10.'),
+  })
+  .describe(
+    'The create safeguard: a Sync run whose plan creates more users than these limits allow writes nothing; it records the plan in status.pendingApproval (counts, first rows, digest) and waits for a person to approve exactly that plan (kubectl annotate adsync NAME truetask.io/approve=<digest>, or adsync approve NAMESPACE/NAME). Promotions are not counted but wait with the plan. Preview mode is never held.',
+  );
+
 export const intervalPattern = /^(manual|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
 export const fullSyncIntervalPattern = /^(0|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
 
@@ -269,6 +299,7 @@ export const adSyncSpecSchema = z
         'In Sync mode, scheduled runs between full runs read only what changed in AD since the last run (uSNChanged on the same domain controller) and look up only those users in Truetask; a full run (everything read, leavers reported) happens at least this often, e.g. 24h (the default), and also on a spec change, on Sync Now, after a failed run, when another domain controller answers, or when its USN went back (a restore). "0": every run is a full run. Preview mode always runs full runs.',
       ),
     suspend: z.boolean().default(false).describe('When true nothing runs, not even Sync Now, until it is set back to false.'),
+    safeguard: safeguardSchema.prefault({}),
   })
   .superRefine(ruleRefinement('spec'))
   .meta({ 'x-kubernetes-validations': celRules('spec') })

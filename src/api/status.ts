@@ -8,6 +8,8 @@ export const MAX_PREVIEW_USERS = 100;
 export const MAX_LEAVERS = 100;
 export const MAX_STATUS_OUS = 200;
 export const MAX_MESSAGE = 1024;
+/** base64 of 10,000 4-byte fingerprints. */
+export const MAX_CHANGESET_CHARS = 53_336;
 
 export const conditionSchema = z
   .object({
@@ -132,6 +134,38 @@ export const lastRunSchema = z
   })
   .describe('The last successful run: full or changed-only, and how many directory entries it read.');
 
+export const pendingApprovalSchema = z
+  .object({
+    digest: z.string().max(64).describe('The plan\'s digest (sha256 of its sorted changes: action, email, role; 16 hex characters). Approve exactly this plan with: kubectl annotate adsync NAME truetask.io/approve=<digest> (or adsync approve NAMESPACE/NAME).'),
+    toCreate: z.number().int().min(0).describe('Truetask users the held plan creates.'),
+    toPromote: z.number().int().min(0).describe('Truetask users the held plan promotes to admin.'),
+    allowedCreates: z.number().int().min(0).optional().describe('The most creates a run may make without approval (the smaller of spec.safeguard\'s limits).'),
+    inScope: z.number().int().min(0).describe('Truetask users the directory\'s scope already has: the base of spec.safeguard.maxGrowthPercent.'),
+    limitedBy: z.enum(['maxCreates', 'maxGrowthPercent']).optional().describe('The spec.safeguard limit the plan exceeds.'),
+    message: z.string().max(MAX_MESSAGE).describe('Why the plan waits, and how to approve it.'),
+    users: z.array(plannedUserSchema).max(MAX_PREVIEW_USERS).describe(`The first ${MAX_PREVIEW_USERS} held changes, sorted by email; adsync preview NAMESPACE/NAME lists every one.`),
+    truncated: z.boolean().describe(`True when more than ${MAX_PREVIEW_USERS} changes are held.`),
+    generatedAt: z.string().describe('When the plan was made (RFC 3339).'),
+    changeSet: z
+      .string()
+      .max(MAX_CHANGESET_CHARS)
+      .optional()
+      .describe('Fingerprints of the held changes (4 bytes each, base64; absent above 10,000 changes): an approved plan that AD changed since is applied for the changes that were reviewed.'),
+  })
+  .describe('A Sync run\'s plan that exceeds spec.safeguard: nothing was written; it waits for a person to approve its digest.');
+
+export const lastApprovedSchema = z
+  .object({
+    digest: z.string().max(64).describe('The approved digest (the truetask.io/approve annotation).'),
+    at: z.string().describe('When the approved run ended (RFC 3339).'),
+    exact: z.boolean().describe('True when the plan was exactly the approved one; false when AD changed since and only the reviewed changes, plus new ones within the safeguard, were applied.'),
+    approvedChanges: z.number().int().min(0).describe('Changes of the approved plan the run applied.'),
+    newChanges: z.number().int().min(0).describe('Changes the run applied that were not in the approved plan (AD changed since approval; within the safeguard).'),
+    created: z.number().int().min(0).describe('Truetask users the run created.'),
+    promoted: z.number().int().min(0).describe('Truetask users the run promoted.'),
+  })
+  .describe('The last approval that was applied.');
+
 export const adSyncStatusSchema = z
   .object({
     observedGeneration: z.number().int().min(0).optional().describe('The .metadata.generation the status was computed for.'),
@@ -142,6 +176,9 @@ export const adSyncStatusSchema = z
     leavers: leaversStatusSchema.optional(),
     server: serverStatusSchema.optional(),
     lastRun: lastRunSchema.optional(),
+    pendingApproval: pendingApprovalSchema.optional(),
+    lastApproved: lastApprovedSchema.optional(),
+    lastHandledApproval: z.string().max(256).optional().describe('The last value of the truetask.io/approve annotation that was acted on (applied, or refused with an ApprovalMismatch event).'),
     lastHandledSyncNow: z.string().max(256).optional().describe('The last value of the truetask.io/sync-now annotation that was acted on.'),
     nextSyncAt: z.string().optional().describe('When the next run is due: the schedule, a retry after a transient failure, or the safety-net attempt while stalled; absent when manual or suspended.'),
   })
@@ -154,3 +191,6 @@ export type LastSync = z.infer<typeof lastSyncSchema>;
 export type LeaversStatus = z.infer<typeof leaversStatusSchema>;
 export type ServerStatus = z.infer<typeof serverStatusSchema>;
 export type LastRun = z.infer<typeof lastRunSchema>;
+export type PendingApproval = z.infer<typeof pendingApprovalSchema>;
+export type LastApproved = z.infer<typeof lastApprovedSchema>;
+export type PlannedUser = z.infer<typeof plannedUserSchema>;

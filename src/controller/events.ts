@@ -17,7 +17,10 @@ export type AdSyncEventReason =
   | 'InsecureTLS'
   | 'AdminGroupNotFound'
   | 'InvalidSpec'
-  | 'FailedOver';
+  | 'FailedOver'
+  | 'ApprovalRequired'
+  | 'ApprovalMismatch'
+  | 'Approved';
 
 export function adSyncEventRecorder(core: CoreV1Api, logger: Logger, host?: string): EventRecorder<AdSyncEventReason> {
   return createEventRecorder<AdSyncEventReason>(core, logger, { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: KIND, component: 'truetask-adsync', host });

@@ -25,6 +25,7 @@ import type { RawObject } from '../runtime/informer.ts';
 import { patchStatus } from '../runtime/merge-patch.ts';
 import type { HandlerResult } from '../runtime/queue.ts';
 import type { ObjectName } from '../runtime/version-poller.ts';
+import { approvalAnnotation, approvalEvents, approvalGate, approvalRequest, heldEverything, pendingCounts, statusWithApproval, type ApprovalRequest } from './approval.ts';
 import type { AdSyncEventReason } from './events.ts';
 import { leaverCounts } from './leavers-status.ts';
 import { runScope, type RunScope } from './run-scope.ts';
@@ -45,6 +46,7 @@ export interface ReconcileMetrics {
   ldapError(obj: ObjectRef, reason: string): void;
   truetaskRequest(obj: ObjectRef, method: string, code: string): void;
   setLeavers(obj: ObjectRef, counts: { Disabled: number; NotInDirectory: number }): void;
+  setPendingApproval(obj: ObjectRef, counts: { create: number; promote: number }): void;
   forget(obj: ObjectRef): void;
 }
 
@@ -163,6 +165,7 @@ export class Reconciler {
     const status = state.written ?? adsync.status ?? {};
     // The leavers gauge follows status.leavers, also after a restart or a leader change (before the next full run).
     if (status.leavers) this.#d.metrics.setLeavers(ref, leaverCounts(status.leavers));
+    this.#d.metrics.setPendingApproval(ref, pendingCounts(status));
     const interval = parseInterval(adsync.spec.interval) ?? 'manual';
     // Suspended: no run is scheduled, so like "manual" (the stale-sync alert ignores it).
     this.#d.metrics.setInterval(ref, interval === 'manual' || adsync.spec.suspend ? 0 : interval);
@@ -221,6 +224,8 @@ export class Reconciler {
     });
     log.info({ trigger, scope: scope.kind, ...(scope.kind === 'full' ? { why: scope.reason } : { sinceUSN: scope.since.highestCommittedUSN }) }, 'run started');
 
+    // The create safeguard and approval (approval.ts): from the annotation and the status the run starts from.
+    const approval = approvalRequest(adsync, previous);
     const secretVersions = new Map<string, string | null>();
     let client: (TruetaskPort & { close(): Promise<void> }) | undefined;
     try {
@@ -236,6 +241,7 @@ export class Reconciler {
         isConflict: this.#d.isConflict,
         concurrency: this.#d.writeConcurrency,
         ...(scope.kind === 'changed' ? { changedSince: scope.since } : {}),
+        ...(kind === 'sync' ? { gate: approvalGate(adsync, previous, approval) } : {}),
         observer: {
           directoryError: (reason) => this.#d.metrics.ldapError(ref, reason),
           userWritten: (k) => (k === 'create' ? this.#d.metrics.userCreated(ref) : this.#d.metrics.userPromoted(ref)),
@@ -244,11 +250,11 @@ export class Reconciler {
       });
       await client.close();
       client = undefined;
-      return await this.#succeeded(key, adsync, ref, state, running, interval, syncNow, report, secretVersions, scope);
+      return await this.#succeeded(key, adsync, ref, state, running, interval, syncNow, report, secretVersions, scope, approval);
     } catch (err) {
       const e = isAdSyncError(err) ? err : new AdSyncError('config', 'InvalidSpec', 'retry', `internal error: ${err instanceof Error ? err.message : String(err)}`);
       if (!isAdSyncError(err)) log.error({ err }, 'run failed unexpectedly');
-      return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions, scope);
+      return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions, scope, approval);
     } finally {
       await client?.close();
     }
@@ -272,7 +278,7 @@ export class Reconciler {
     return { health: { kind: 'stalled', reason, message: `${err.detail} (${when})` }, next };
   }
 
-  async #succeeded(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', syncNow: string | undefined, report: RunReport, secretVersions: ReadonlyMap<string, string | null>, scope: RunScope): Promise<HandlerResult> {
+  async #succeeded(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', syncNow: string | undefined, report: RunReport, secretVersions: ReadonlyMap<string, string | null>, scope: RunScope, approval: ApprovalRequest): Promise<HandlerResult> {
     const now = this.#now();
     const a = report.apply;
     const failedRun = a !== undefined && (a.result === 'Failed' || a.abortedBy !== undefined);
@@ -289,7 +295,7 @@ export class Reconciler {
       const at = nextAfterSuccess(interval, now.getTime(), () => this.#random());
       next = at === undefined ? undefined : new Date(at);
     }
-    const status = statusAfterRun({ adsync, now, syncNow, nextSyncAt: next, previous, health, ...(scope.kind === 'full' ? { fullReason: scope.reason } : {}) }, report);
+    const status = statusWithApproval(adsync, statusAfterRun({ adsync, now, syncNow, nextSyncAt: next, previous, health, ...(scope.kind === 'full' ? { fullReason: scope.reason } : {}) }, report), approval, report, now);
 
     const m = this.#d.metrics;
     m.recordRun(ref, report.kind, failedRun ? 'failure' : 'success', (report.completedAt.getTime() - report.startedAt.getTime()) / 1000, report.completedAt);
@@ -308,6 +314,7 @@ export class Reconciler {
     });
     m.setReady(ref, status.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
     if (status.leavers) m.setLeavers(ref, leaverCounts(status.leavers));
+    m.setPendingApproval(ref, pendingCounts(status));
 
     const failedOver = failedOverMessage(report);
     if (failedOver) await this.#d.events.record(ref, 'Warning', 'FailedOver', failedOver);
@@ -316,20 +323,23 @@ export class Reconciler {
     }
     const message = status.lastSync && a ? status.lastSync.message : (status.conditions?.find((c) => c.type === 'Ready')?.message ?? '');
     const reason: AdSyncEventReason = !a ? 'PreviewReady' : a.result === 'Succeeded' ? 'SyncSucceeded' : a.result === 'PartiallyFailed' ? 'SyncPartiallyFailed' : 'SyncFailed';
-    await this.#d.events.record(ref, reason === 'PreviewReady' || reason === 'SyncSucceeded' ? 'Normal' : 'Warning', reason, message);
+    // A plan the safeguard held entirely wrote nothing: its event is ApprovalRequired (below), not a run result.
+    if (!heldEverything(report)) await this.#d.events.record(ref, reason === 'PreviewReady' || reason === 'SyncSucceeded' ? 'Normal' : 'Warning', reason, message);
+    for (const e of approvalEvents(approval, report, status)) await this.#d.events.record(ref, e.type, e.reason, e.message);
     // Status last: once it shows the run, its events and metrics are there too.
     await this.#write(key, adsync, previous, status);
     return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
   }
 
-  async #failed(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', kind: RunKind, syncNow: string | undefined, err: AdSyncError, startedAt: Date, secretVersions: ReadonlyMap<string, string | null>, scope?: RunScope): Promise<HandlerResult> {
+  async #failed(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', kind: RunKind, syncNow: string | undefined, err: AdSyncError, startedAt: Date, secretVersions: ReadonlyMap<string, string | null>, scope?: RunScope, approval: ApprovalRequest = {}): Promise<HandlerResult> {
     const now = this.#now();
     const { health, next } = this.#afterFailure(key, adsync, state, interval, err, secretVersions);
-    const status = statusAfterError({ adsync, now, syncNow, nextSyncAt: next, previous, health, full: scope?.kind !== 'changed' }, err, startedAt);
+    const status = statusWithApproval(adsync, statusAfterError({ adsync, now, syncNow, nextSyncAt: next, previous, health, full: scope?.kind !== 'changed' }, err, startedAt), approval, undefined, now);
     this.#d.metrics.recordRun(ref, kind, 'failure', (now.getTime() - startedAt.getTime()) / 1000, now);
     this.#d.metrics.setReady(ref, false);
     const reason: AdSyncEventReason = err.source === 'directory' ? 'DirectoryError' : err.source === 'truetask' ? 'TruetaskError' : 'SyncFailed';
     await this.#d.events.record(ref, 'Warning', reason, `${err.reason}: ${err.detail}`);
+    for (const e of approvalEvents(approval, undefined, status)) await this.#d.events.record(ref, e.type, e.reason, e.message);
     await this.#write(key, adsync, previous, status);
     this.#d.logger.warn({ adsync: `${ref.namespace}/${ref.name}`, reason: err.reason, next: err.next, health: health.kind, nextAttemptAt: next?.toISOString() }, err.message);
     return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
@@ -355,10 +365,12 @@ export function objectState(adsync: AdSync, status: AdSyncStatus): ObjectState {
   return {
     generation: adsync.metadata.generation,
     syncNow: adsync.metadata.annotations?.[SYNC_NOW_ANNOTATION],
+    approve: approvalAnnotation(adsync),
     suspend: adsync.spec.suspend,
     status: {
       observedGeneration: status.observedGeneration,
       lastHandledSyncNow: status.lastHandledSyncNow,
+      lastHandledApproval: status.lastHandledApproval,
       nextSyncAt: status.nextSyncAt,
       ran: status.conditions?.some((c) => c.type === 'Ready') ?? false,
       stalled: status.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True') ?? false,

@@ -27,6 +27,7 @@ const triggerReasons: Record<Exclude<Trigger, 'schedule'>, string> = {
   new: 'the first run',
   spec: 'the spec changed',
   'sync-now': 'Sync Now: a run asked for by a person reads everything',
+  approve: 'an approval (truetask.io/approve): a run asked for by a person reads everything',
   secret: 'a referenced Secret changed after a failed run',
   'safety-net': 'the last run failed',
   retry: 'the last run failed',

@@ -7,14 +7,14 @@
  *
  * What enqueues a reconcile (Flux's predicates): a new object (also after a
  * relist, a restart or a leader change: the status says whether anything is
- * due), a new generation, a new truetask.io/sync-now value, a deletion, a
+ * due), a new generation, a new truetask.io/sync-now or truetask.io/approve value, a deletion, a
  * changed Secret of a stalled AdSync, and the schedule the reconciler returns.
  * Status-only updates, the controller's own status writes included, do not.
  */
 import { hostname } from 'node:os';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
-import { SYNC_NOW_ANNOTATION } from '../api/adsync.ts';
+import { APPROVE_ANNOTATION, SYNC_NOW_ANNOTATION } from '../api/adsync.ts';
 import { API_GROUP, API_VERSION, PLURAL } from '../api/spec.ts';
 import type { Logger } from '../log.ts';
 import { createMetrics } from '../metrics/metrics.ts';
@@ -33,7 +33,7 @@ import { defaultSchedulePolicy, type SchedulePolicy } from './schedule.ts';
 /** How often the Secrets of stalled AdSyncs are read (one `get` each). */
 export const SECRET_POLL_MS = 30_000;
 
-const runPredicate = anyOf(generationChanged, annotationChanged(SYNC_NOW_ANNOTATION), deletionStarted);
+const runPredicate = anyOf(generationChanged, annotationChanged(SYNC_NOW_ANNOTATION), annotationChanged(APPROVE_ANNOTATION), deletionStarted);
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;

@@ -4,7 +4,8 @@
  * a fake clock in test/unit/schedule.test.ts).
  *
  * - A run is due at once for a new object, a new generation (spec change), a new
- *   truetask.io/sync-now value, or (while stalled) a changed referenced Secret.
+ *   truetask.io/sync-now or truetask.io/approve value, or (while stalled) a changed
+ *   referenced Secret.
  * - Otherwise at status.nextSyncAt: the schedule survives restarts and leader
  *   changes because it lives in the status; the controller's own status writes
  *   never make a run due.
@@ -40,10 +41,13 @@ export interface ObjectState {
   generation: number | undefined;
   /** The truetask.io/sync-now annotation. */
   syncNow: string | undefined;
+  /** The truetask.io/approve annotation (src/controller/approval.ts). */
+  approve?: string | undefined;
   suspend: boolean;
   status: {
     observedGeneration?: number | undefined;
     lastHandledSyncNow?: string | undefined;
+    lastHandledApproval?: string | undefined;
     nextSyncAt?: string | undefined;
     /** A run has completed before (a Ready condition exists). */
     ran: boolean;
@@ -60,7 +64,7 @@ export interface RetryState {
   secretChanged: boolean;
 }
 
-export type Trigger = 'new' | 'spec' | 'sync-now' | 'secret' | 'safety-net' | 'retry' | 'schedule';
+export type Trigger = 'new' | 'spec' | 'sync-now' | 'approve' | 'secret' | 'safety-net' | 'retry' | 'schedule';
 
 export type Decision =
   | { action: 'suspended' }
@@ -79,6 +83,8 @@ export function decide(o: ObjectState, retry: RetryState | undefined, now: numbe
   if (!o.status.ran) return withSyncNow('new');
   if (o.generation !== undefined && o.generation !== o.status.observedGeneration) return withSyncNow('spec');
   if (syncNow !== undefined) return withSyncNow('sync-now');
+  // A new approval runs at once (whether it matches the pending plan is the run's to say).
+  if (o.approve !== undefined && o.approve !== '' && o.approve !== o.status.lastHandledApproval) return withSyncNow('approve');
   if (o.status.stalled && retry?.secretChanged) return withSyncNow('secret');
   const next = o.status.nextSyncAt === undefined ? undefined : Date.parse(o.status.nextSyncAt);
   if (next === undefined || Number.isNaN(next)) return { action: 'wait' };

@@ -4,9 +4,10 @@
  * changes; every list is bounded so the object stays small.
  */
 import type { AdSync } from '../api/adsync.ts';
-import { MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type Condition } from '../api/status.ts';
+import { MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type Condition, type PlannedUser } from '../api/status.ts';
 import type { AdSyncError } from '../errors.ts';
 import type { RunReport } from '../reconcile/engine.ts';
+import type { PlannedChange } from '../reconcile/plan.ts';
 import { leaversAfterFailure, leaversAfterRun } from './leavers-status.ts';
 import { lastRunAfter, serverStatus } from './server-status.ts';
 
@@ -128,6 +129,19 @@ export function summaryMessage(report: RunReport): string {
   return `Sync ${a.result}: ${a.created} created, ${a.promoted} promoted, ${s.unchanged + a.alreadyDone} unchanged, ${s.skipped} skipped, ${a.failed} failed`;
 }
 
+/** The first MAX_PREVIEW_USERS changes as status rows (status.preview, status.pendingApproval). */
+export function plannedUsers(changes: readonly PlannedChange[]): { users: PlannedUser[]; truncated: boolean } {
+  return {
+    users: changes.slice(0, MAX_PREVIEW_USERS).map((c) => ({
+      email: clip(c.email, 320),
+      name: clip(c.name, 256),
+      role: c.kind === 'create' ? c.role : 'admin',
+      action: c.kind === 'create' ? 'Create' : 'Promote',
+    })),
+    truncated: changes.length > MAX_PREVIEW_USERS,
+  };
+}
+
 /** Status after a run that read AD and Truetask (and, in Sync mode, applied). */
 export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus {
   const status = base(ctx);
@@ -156,13 +170,7 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
     toPromote,
     unchanged: a ? s.unchanged + a.created + a.promoted + a.alreadyDone : s.unchanged,
     skipped: s.skipped,
-    users: changes.slice(0, MAX_PREVIEW_USERS).map((c) => ({
-      email: clip(c.email, 320),
-      name: clip(c.name, 256),
-      role: c.kind === 'create' ? c.role : 'admin',
-      action: c.kind === 'create' ? 'Create' : 'Promote',
-    })),
-    truncated: changes.length > MAX_PREVIEW_USERS,
+    ...plannedUsers(changes),
   };
   const leavers = leaversAfterRun(status.leavers, report.leavers, rfc3339(report.completedAt));
   if (leavers) status.leavers = leavers;

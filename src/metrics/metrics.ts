@@ -40,6 +40,7 @@ export const METRIC_NAMES = {
   leavers: 'truetask_adsync_leavers',
   entriesRead: 'truetask_adsync_entries_read',
   directoryReads: 'truetask_adsync_directory_reads_total',
+  pendingApproval: 'truetask_adsync_pending_approval',
 } as const;
 
 export interface CreateMetricsOptions {
@@ -69,6 +70,8 @@ export interface AdsyncMetrics {
   setLeavers(obj: ObjectRef, counts: Record<LeaverReason, number>): void;
   /** A successful run's read: full or changed-only, and the directory entries it read. */
   recordRead(obj: ObjectRef, scope: ReadScope, entriesRead: number): void;
+  /** Changes of a plan held by spec.safeguard (status.pendingApproval), per action; 0 when nothing waits. */
+  setPendingApproval(obj: ObjectRef, counts: { create: number; promote: number }): void;
   /** Removes every series of the object from every metric (the AdSync was deleted). */
   forget(obj: ObjectRef): void;
 }
@@ -175,6 +178,13 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     registers,
   });
 
+  const pendingApproval = new Gauge({
+    name: METRIC_NAMES.pendingApproval,
+    help: 'Changes (action create or promote) of a Sync plan held by spec.safeguard that wait for a person to approve them (status.pendingApproval); 0 when nothing waits.',
+    labelNames: [...OBJ, 'action'],
+    registers,
+  });
+
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
   // Label sets written per object, so forget() can remove exactly those.
@@ -278,6 +288,11 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
 
     setLeavers(obj, counts) {
       for (const reason of LEAVER_REASONS) setGauge(obj, leavers, { ...base(obj), reason }, counts[reason]);
+    },
+
+    setPendingApproval(obj, counts) {
+      setGauge(obj, pendingApproval, { ...base(obj), action: 'create' }, counts.create);
+      setGauge(obj, pendingApproval, { ...base(obj), action: 'promote' }, counts.promote);
     },
 
     recordRead(obj, scope, entries) {

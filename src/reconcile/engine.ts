@@ -18,6 +18,7 @@ import { emailsOf, lookUpUsers, MAX_LOOKUPS } from './lookup.ts';
 import { changedRunOn, type ChangedSince } from './scope.ts';
 import { summarizeOUs, type OuSummary } from './ou-summary.ts';
 import { plan, type ExistingUser, type Plan } from './plan.ts';
+import type { GateResult } from './safeguard.ts';
 
 /** What a run needs from Truetask. */
 export interface TruetaskPort extends UserWriter {
@@ -50,6 +51,11 @@ export interface EngineDeps {
    * full one anyway when the DC that answers is another one or its USN went back.
    */
   changedSince?: ChangedSince;
+  /**
+   * Sync mode: what the run may write (the create safeguard, src/reconcile/safeguard.ts).
+   * Held changes are not written; when every change is held nothing is.
+   */
+  gate?: (plan: Plan, full: boolean) => GateResult;
 }
 
 export interface ADRead {
@@ -104,6 +110,8 @@ export interface RunReport {
   server?: ServerIdentity;
   /** DCs tried first that did not answer (spec.ldap.failover); empty or absent when the first one answered. */
   failedOver?: FailedOver[];
+  /** Sync mode with a gate: what the safeguard held (no `apply` when everything was held) and the approval used. */
+  gate?: GateResult;
 }
 
 export function syncResultOf(apply: ApplyResult, planned: number): SyncResult {
@@ -190,16 +198,23 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
 
   if (kind === 'preview') return { ...base, completedAt: now() };
 
-  const apply = await applyPlan(thePlan, deps.truetask, {
+  // The create safeguard: a plan that exceeds it (and was not approved) writes nothing.
+  const gated = deps.gate?.(thePlan, full);
+  if (gated?.held && gated.apply.length === 0) {
+    log.warn({ kind, held: gated.held.changes.length, digest: gated.held.digest, allowedCreates: gated.held.verdict.allowedCreates }, 'plan held for approval: nothing written');
+    return { ...base, completedAt: now(), gate: gated };
+  }
+  const toApply: Plan = gated ? { ...thePlan, changes: gated.apply } : thePlan;
+  const apply = await applyPlan(toApply, deps.truetask, {
     concurrency: deps.concurrency ?? 4,
     logger: log,
     isConflict: deps.isConflict,
     onWrite: (k) => deps.observer?.userWritten?.(k),
     onFailure: () => deps.observer?.userFailed?.(),
   });
-  const result = syncResultOf(apply, thePlan.changes.length);
-  log.info({ kind, result, created: apply.created, promoted: apply.promoted, failed: apply.failed }, 'sync applied');
-  return { ...base, completedAt: now(), apply: { ...apply, result } };
+  const result = syncResultOf(apply, toApply.changes.length);
+  log.info({ kind, result, created: apply.created, promoted: apply.promoted, failed: apply.failed, ...(gated?.held ? { held: gated.held.changes.length } : {}) }, 'sync applied');
+  return { ...base, completedAt: now(), apply: { ...apply, result }, ...(gated ? { gate: gated } : {}) };
 }
 
 function reportLeavers(thePlan: Plan, disabled: DisabledAccounts, existing: readonly ExistingUser[], log: Logger): LeaversReport {

@@ -40,6 +40,9 @@ export function adsyncObject(o: ScenarioOptions): Record<string, unknown> {
       truetask: { url: o.truetaskUrl, tokenSecretRef: { name: 'truetask-api' }, timeoutSeconds: 10 },
       mode: o.mode ?? 'Preview',
       interval: 'manual',
+      // The create safeguard is off, explicitly, for tests about something else: the fixture's first sync
+      // creates 267 users, which the defaults hold for approval (test/kube/approval.test.ts tests them).
+      safeguard: { maxCreates: 0, maxGrowthPercent: 0 },
       ...o.spec,
     },
   };

@@ -90,6 +90,7 @@ describe('createMetrics', () => {
       truetask_adsync_leavers: 'gauge',
       truetask_adsync_entries_read: 'gauge',
       truetask_adsync_directory_reads_total: 'counter',
+      truetask_adsync_pending_approval: 'gauge',
     };
     for (const [name, type] of Object.entries(types)) expect(text).toContain(`# TYPE ${name} ${type}\n`);
     expect(Object.values(METRIC_NAMES).sort()).toEqual(Object.keys(types).sort());
@@ -275,5 +276,21 @@ describe('createMetrics', () => {
     expect(value(again, 'truetask_adsync_user_failures_total', corp)).toBe(1);
     expect(value(again, 'truetask_adsync_runs_total', { ...corp, kind: 'sync', result: 'success' })).toBe(0);
     expect(find(again, 'truetask_adsync_ready', corp)).toEqual([]);
+  });
+});
+
+describe('pending approval gauge', () => {
+  it('exports the held plan\'s creates and promotions, and 0 once nothing waits', async () => {
+    const m = createMetrics(new Registry(), { defaultMetrics: false });
+    const obj = { namespace: 'truetask', name: 'corp' };
+    m.setPendingApproval(obj, { create: 250, promote: 2 });
+    let text = await m.registry.metrics();
+    expect(text).toContain('truetask_adsync_pending_approval{namespace="truetask",name="corp",action="create"} 250');
+    expect(text).toContain('truetask_adsync_pending_approval{namespace="truetask",name="corp",action="promote"} 2');
+    m.setPendingApproval(obj, { create: 0, promote: 0 });
+    text = await m.registry.metrics();
+    expect(text).toContain('truetask_adsync_pending_approval{namespace="truetask",name="corp",action="create"} 0');
+    m.forget(obj);
+    expect(await m.registry.metrics()).not.toContain('name="corp"');
   });
 });
