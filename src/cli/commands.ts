@@ -10,15 +10,20 @@ import type { Logger } from '../log.ts';
 import { readContainers, readGroups, readUsers } from '../ldap/reader.ts';
 import { DirectorySession } from '../ldap/session.ts';
 import { runEngine, testConnection } from '../reconcile/engine.ts';
+import { gate } from '../reconcile/safeguard.ts';
 import { summarizeOUs } from '../reconcile/ou-summary.ts';
 import { createTruetaskClient, isUserExistsError, type TruetaskClient } from '../truetask/index.ts';
-import { readInputFile, type InputFile } from './input.ts';
+import { describeTarget, readClusterInput, type ClusterTarget } from './cluster-input.ts';
+export { parseTarget } from './cluster-input.ts';
+import { InputError, readInputFile, type InputFile } from './input.ts';
 import { leaversJson, leaversTable } from './render-leavers.ts';
 import { writeJson } from './json-out.ts';
 import * as render from './render.ts';
 
 export interface CommandContext {
-  file: string;
+  /** -f FILE; or `target`: the AdSync read from the cluster (src/cli/cluster-input.ts). */
+  file?: string | undefined;
+  target?: ClusterTarget | undefined;
   output: render.OutputFormat;
   logger: Logger;
   /** Loads the current kube context, for Secrets not in the file; undefined when there is none. */
@@ -31,6 +36,17 @@ export interface CommandContext {
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_INVALID = 2;
+
+/** The AdSync (and Secrets) from -f FILE, or from the cluster for NAMESPACE/NAME. */
+export async function readInput(ctx: CommandContext): Promise<InputFile> {
+  if (ctx.target) return readClusterInput(await ctx.loadKubeConfig(), ctx.target);
+  if (ctx.file === undefined) throw new InputError('give NAMESPACE/NAME of an AdSync in the cluster, or -f FILE');
+  return readInputFile(ctx.file);
+}
+
+function sourceLabel(ctx: CommandContext): string {
+  return ctx.target ? describeTarget(ctx.target) : (ctx.file ?? '');
+}
 
 /** Secrets from the file first, then from the current kube context (read only when needed). */
 function secretSourceFor(input: InputFile, ctx: CommandContext): SecretSource {
@@ -49,7 +65,7 @@ function secretSourceFor(input: InputFile, ctx: CommandContext): SecretSource {
     },
     describe: () => (kube ? kube.describe() : 'the current kube context'),
   };
-  return staticSecretSource(input.secrets, fallback, ctx.file);
+  return staticSecretSource(input.secrets, fallback, sourceLabel(ctx));
 }
 
 function truetaskClient(cfg: TruetaskConfig, logger: Logger): TruetaskClient {
@@ -72,13 +88,13 @@ function printJson(ctx: CommandContext, value: unknown): Promise<void> {
 }
 
 /** Reads the file, resolves the whole configuration and opens a Truetask client for `fn`. */
-async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client: TruetaskClient) => Promise<T>): Promise<T> {
-  const input = await readInputFile(ctx.file);
+async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client: TruetaskClient, input: InputFile) => Promise<T>): Promise<T> {
+  const input = await readInput(ctx);
   const cfg = await resolveEngineConfig(input.adsync, secretSourceFor(input, ctx));
   warnInsecure(ctx, cfg.insecure);
   const client = truetaskClient(cfg.truetask, ctx.logger);
   try {
-    return await fn(cfg, client);
+    return await fn(cfg, client, input);
   } finally {
     await client.close();
   }
@@ -94,7 +110,7 @@ export async function testConnectionCommand(ctx: CommandContext): Promise<number
 }
 
 async function withDirectory<T>(ctx: CommandContext, fn: (session: DirectorySession, cfg: Awaited<ReturnType<typeof resolveDirectoryConfig>>, input: InputFile) => Promise<T>): Promise<T> {
-  const input = await readInputFile(ctx.file);
+  const input = await readInput(ctx);
   const cfg = await resolveDirectoryConfig(input.adsync, secretSourceFor(input, ctx));
   if (cfg.insecure) warnInsecure(ctx, ['ldap']);
   const session = await DirectorySession.open(cfg.ldap, ctx.logger);
@@ -129,9 +145,13 @@ export async function discoverGroupsCommand(ctx: CommandContext): Promise<number
   return EXIT_OK;
 }
 
-export async function runCommand(ctx: CommandContext, opts: { apply: boolean; all: boolean; concurrency: number }): Promise<number> {
-  return withEngine(ctx, async (cfg, client) => {
+export async function runCommand(ctx: CommandContext, opts: { apply: boolean; all: boolean; concurrency: number; approve?: string | undefined }): Promise<number> {
+  return withEngine(ctx, async (cfg, client, input) => {
+    // `sync --confirm` obeys spec.safeguard like the operator; --approve DIGEST approves exactly the plan with that digest.
+    const limits = input.adsync.spec.safeguard;
+    const approved = opts.approve ? { digest: opts.approve } : undefined;
     const report = await runEngine(cfg, opts.apply ? 'sync' : 'preview', {
+      gate: (plan) => gate({ changes: plan.changes, inScope: plan.summary.unchanged + plan.summary.toPromote, limits, approved }),
       logger: ctx.logger,
       truetask: client,
       isConflict: isUserExistsError,
@@ -142,6 +162,7 @@ export async function runCommand(ctx: CommandContext, opts: { apply: boolean; al
     if (ctx.output === 'json') await printJson(ctx, opts.apply ? render.syncJson(report) : render.previewJson(report));
     else ctx.write(`${opts.apply ? render.syncTable(report) : render.previewTable(report, { all: opts.all })}\n`);
     if (report.apply?.abortedBy) throw report.apply.abortedBy;
+    if (report.gate?.held) return EXIT_FAILED;
     return !report.apply || report.apply.result === 'Succeeded' ? EXIT_OK : EXIT_FAILED;
   });
 }

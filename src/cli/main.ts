@@ -47,14 +47,15 @@ function positiveInt(value: string): number {
 }
 
 interface CommonOptions {
-  file: string;
+  file?: string;
   output: 'table' | 'json';
   logLevel?: string;
 }
 
-function context(opts: CommonOptions, defaultLevel: string): Commands.CommandContext {
+function context(opts: CommonOptions, defaultLevel: string, target: string | undefined): Commands.CommandContext {
   return {
     file: opts.file,
+    target: target === undefined ? undefined : commands.parseTarget(target),
     output: opts.output,
     logger: createLogger({ level: opts.logLevel ?? defaultLevel, destination: process.stderr }),
     loadKubeConfig: kubeConfigLoader(),
@@ -64,10 +65,10 @@ function context(opts: CommonOptions, defaultLevel: string): Commands.CommandCon
   };
 }
 
-async function run(opts: CommonOptions, defaultLevel: string, fn: (ctx: Commands.CommandContext) => Promise<number>): Promise<void> {
+async function run(opts: CommonOptions, defaultLevel: string, fn: (ctx: Commands.CommandContext) => Promise<number>, target?: string): Promise<void> {
   await loadCommands();
-  const ctx = context(opts, defaultLevel);
   try {
+    const ctx = context(opts, defaultLevel, target);
     process.exitCode = await fn(ctx);
   } catch (err) {
     const failure = commands.describeFailure(err);
@@ -79,13 +80,27 @@ async function run(opts: CommonOptions, defaultLevel: string, fn: (ctx: Commands
 
 function withCommon(cmd: Command): Command {
   return cmd
+    .argument('[NAMESPACE/NAME]', 'an AdSync in the cluster (current kube context, or in-cluster): it and its Secrets are read from there; instead of -f')
     // Checked in a hook rather than as a requiredOption, so an unknown (mistyped) option is reported first.
-    .option('-f, --file <file>', 'YAML with one AdSync and, optionally, the Secrets it references (others are read from the current kube context); required')
+    .option('-f, --file <file>', 'YAML with one AdSync and, optionally, the Secrets it references (others are read from the current kube context); or NAMESPACE/NAME')
     .hook('preAction', (self) => {
-      if (typeof self.opts().file !== 'string') self.error("required option '-f, --file <file>' not specified");
+      const file = typeof self.opts().file === 'string';
+      const target = self.args.length > 0;
+      if (!file && !target) self.error('give NAMESPACE/NAME of an AdSync in the cluster, or -f FILE');
+      if (file && target) self.error('give either NAMESPACE/NAME or -f FILE, not both');
     })
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--log-level <level>', 'log level for stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']));
+}
+
+async function askOnTerminal(question: string): Promise<string> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
 }
 
 /** The package's version (package.json sits two levels up from src/cli/ and from dist/cli/). */
@@ -104,30 +119,54 @@ export function buildProgram(): Command {
       process.exit(err.exitCode === 0 ? 0 : EXIT_INVALID);
     });
 
-  withCommon(program.command('test-connection').description('Bind to AD and check the base DN; check the Truetask URL and token.')).action((opts: CommonOptions) =>
-    run(opts, 'warn', (ctx) => commands.testConnectionCommand(ctx)),
+  withCommon(program.command('test-connection').description('Bind to AD and check the base DN; check the Truetask URL and token.')).action((target: string | undefined, opts: CommonOptions) =>
+    run(opts, 'warn', (ctx) => commands.testConnectionCommand(ctx), target),
   );
 
   const discover = program.command('discover').description('List what is in AD, to choose exclusions and admin groups.');
-  withCommon(discover.command('ous').description('OUs and containers with their user counts (Discover OUs).')).action((opts: CommonOptions) =>
-    run(opts, 'warn', (ctx) => commands.discoverOUsCommand(ctx)),
+  withCommon(discover.command('ous').description('OUs and containers with their user counts (Discover OUs).')).action((target: string | undefined, opts: CommonOptions) =>
+    run(opts, 'warn', (ctx) => commands.discoverOUsCommand(ctx), target),
   );
-  withCommon(discover.command('groups').description('Groups, to pick admin groups (Discover Groups).')).action((opts: CommonOptions) =>
-    run(opts, 'warn', (ctx) => commands.discoverGroupsCommand(ctx)),
+  withCommon(discover.command('groups').description('Groups, to pick admin groups (Discover Groups).')).action((target: string | undefined, opts: CommonOptions) =>
+    run(opts, 'warn', (ctx) => commands.discoverGroupsCommand(ctx), target),
   );
 
   withCommon(program.command('preview').description('Show who would be created or promoted. Writes nothing.'))
     .option('--all', 'also list unchanged and excluded entries (table output)', false)
-    .action((opts: CommonOptions & { all: boolean }) => run(opts, 'warn', (ctx) => commands.runCommand(ctx, { apply: false, all: opts.all, concurrency: 1 })));
+    .action((target: string | undefined, opts: CommonOptions & { all: boolean }) => run(opts, 'warn', (ctx) => commands.runCommand(ctx, { apply: false, all: opts.all, concurrency: 1 }), target));
 
   withCommon(program.command('sync').description('Create and promote users in Truetask. Without --confirm it only previews.'))
     .option('--confirm', 'really write to Truetask', false)
     .option('--concurrency <n>', 'Truetask writes in flight at once', positiveInt, 4)
-    .action((opts: CommonOptions & { confirm: boolean; concurrency: number }) =>
-      run(opts, opts.confirm ? 'info' : 'warn', async (ctx) => {
-        if (!opts.confirm) console.error('adsync: preview only; nothing was written. Run again with --confirm to create and promote these users.');
-        return commands.runCommand(ctx, { apply: opts.confirm, all: false, concurrency: opts.concurrency });
-      }),
+    .option('--approve <digest>', 'write a plan above spec.safeguard only when its digest is this one (adsync preview prints it)')
+    .action((target: string | undefined, opts: CommonOptions & { confirm: boolean; concurrency: number; approve?: string }) =>
+      run(
+        opts,
+        opts.confirm ? 'info' : 'warn',
+        async (ctx) => {
+          if (!opts.confirm) console.error('adsync: preview only; nothing was written. Run again with --confirm to create and promote these users.');
+          return commands.runCommand(ctx, { apply: opts.confirm, all: false, concurrency: opts.concurrency, approve: opts.approve });
+        },
+        target,
+      ),
+    );
+
+  withCommon(
+    program
+      .command('approve')
+      .description('Approve the plan that waits for approval (spec.safeguard): prints it (counts and rows), asks for confirmation unless --yes, and sets truetask.io/approve to its digest. Needs NAMESPACE/NAME.'),
+  )
+    .option('--yes', 'approve without asking', false)
+    .action((target: string | undefined, opts: CommonOptions & { yes: boolean }) =>
+      run(
+        opts,
+        'warn',
+        async (ctx) => {
+          const { approveCommand } = await import('./approve.ts');
+          return approveCommand(ctx, { yes: opts.yes, interactive: process.stdin.isTTY === true, ask: askOnTerminal });
+        },
+        target,
+      ),
     );
 
   const report = program.command('report').description('Read-only reports.');
@@ -135,7 +174,7 @@ export function buildProgram(): Command {
     report
       .command('leavers')
       .description('Truetask users (user or admin, never owner) still active but disabled in AD or gone from it: every one. Writes nothing.'),
-  ).action((opts: CommonOptions) => run(opts, 'warn', (ctx) => commands.reportLeaversCommand(ctx)));
+  ).action((target: string | undefined, opts: CommonOptions) => run(opts, 'warn', (ctx) => commands.reportLeaversCommand(ctx), target));
 
   program
     .command('controller')

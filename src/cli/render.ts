@@ -3,6 +3,7 @@ import type { AdSyncError } from '../errors.ts';
 import type { GroupInfo } from '../ldap/reader.ts';
 import type { ConnectionCheck, RunReport } from '../reconcile/engine.ts';
 import type { OuSummary } from '../reconcile/ou-summary.ts';
+import { planDigest } from '../reconcile/digest.ts';
 import { renderTable } from './table.ts';
 
 export type OutputFormat = 'table' | 'json';
@@ -30,6 +31,7 @@ export function syncJson(report: RunReport) {
           failures: a.failures,
         }
       : null,
+    ...(report.gate?.held ? { held: { digest: report.gate.held.digest, changes: report.gate.held.changes.length, message: report.gate.held.verdict.message } } : {}),
   };
 }
 
@@ -39,6 +41,8 @@ function summaryLines(report: RunReport): string[] {
     `Directory: ${s.directoryUsers} users in scope, ${s.excluded} in excluded OUs, ${s.skipped} skipped`,
     `Plan:      ${s.toCreate} to create, ${s.toPromote} to promote, ${s.unchanged} unchanged`,
   ];
+  // The digest the operator's status.pendingApproval shows for this very plan (what truetask.io/approve approves).
+  if (report.plan.changes.length > 0) lines.push(`Digest:    ${planDigest(report.plan.changes)}`);
   for (const g of report.directory.adminGroups) {
     lines.push(g.found ? `Admin group ${g.ref}: ${g.dn} (${g.members} members in scope)` : `Admin group ${g.ref}: NOT FOUND in AD`);
   }
@@ -66,10 +70,15 @@ export function previewTable(report: RunReport, opts: { all: boolean }): string 
 
 export function syncTable(report: RunReport): string {
   const a = report.apply;
-  if (!a) return previewTable(report, { all: false });
+  const held = report.gate?.held;
+  const heldLine = held
+    ? `Held: ${held.verdict.message}; ${held.changes.length} changes (digest ${held.digest}) were not written. Review them with adsync preview, then run again with --approve ${held.digest}`
+    : undefined;
+  if (!a) return [previewTable(report, { all: false }), ...(heldLine ? ['', heldLine] : [])].join('\n');
   const out = summaryLines(report);
   out.push('', `Sync ${a.result}: ${a.created} created, ${a.promoted} promoted, ${report.plan.summary.unchanged + a.alreadyDone} unchanged, ${a.failed} failed`);
   if (a.failures.length > 0) out.push('', renderTable(['ACTION', 'EMAIL', 'REASON', 'MESSAGE'], a.failures.map((f) => [f.action, f.email, f.reason, f.message])));
+  if (heldLine) out.push('', heldLine);
   return out.join('\n');
 }
 

@@ -109,7 +109,9 @@ describe('adsync', () => {
   it.each([
     [['--bogus'], /^adsync: unknown option '--bogus' \(see adsync --help\)$/],
     [['preview', '--fil', 'corp.yaml'], /^adsync: unknown option '--fil' \(Did you mean --file\?\) \(see adsync --help\)$/],
-    [['preview'], /^adsync: required option '-f, --file <file>' not specified \(see adsync --help\)$/],
+    [['preview'], /^adsync: give NAMESPACE\/NAME of an AdSync in the cluster, or -f FILE \(see adsync --help\)$/],
+    [['preview', 'truetask/corp', '-f', 'corp.yaml'], /^adsync: give either NAMESPACE\/NAME or -f FILE, not both \(see adsync --help\)$/],
+    [['approve', 'corp'], /^adsync: InvalidInput: "corp" is not NAMESPACE\/NAME of an AdSync \(for example truetask\/corp\)$/],
     [['sync', '-f', 'corp.yaml', '--concurrency', '0'], /^adsync: option '--concurrency <n>' argument '0' is invalid\. must be a whole number from 1 to 64 \(see adsync --help\)$/],
     [['preview', '-f', 'corp.yaml', '-o', 'yaml'], /^adsync: option '-o, --output <format>' argument 'yaml' is invalid\. Allowed choices are table, json\. \(see adsync --help\)$/],
     [['previe'], /^adsync: unknown command 'previe' \(Did you mean preview\?\) \(see adsync --help\)$/],
