@@ -1,6 +1,7 @@
 -- Argo CD health check for truetask.io/AdSync (resource.customizations.health.truetask.io_AdSync).
 -- Same verdicts as kstatus (Flux, kpt): Stalled -> Degraded, Reconciling -> Progressing,
--- Ready -> Healthy; a spec change not yet observed is Progressing; suspend is Suspended.
+-- Ready -> Healthy; a spec change not yet observed is Progressing; suspend is Suspended;
+-- a plan waiting for approval (Stalled, reason ApprovalRequired) is Suspended, like a paused rollout.
 local hs = { status = "Progressing", message = "Waiting for the first run" }
 local function condition(t)
   if obj.status ~= nil and obj.status.conditions ~= nil then
@@ -25,6 +26,7 @@ end
 local stalled = condition("Stalled")
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
+  if stalled.reason == "ApprovalRequired" then hs.status = "Suspended" end
   hs.message = stalled.reason .. ": " .. stalled.message
   return hs
 end

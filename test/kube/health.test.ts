@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { adSyncSchema, type AdSync } from '../../src/api/adsync.ts';
 import type { AdSyncStatus } from '../../src/api/status.ts';
+import { approvalGate, approvalRequest, statusWithApproval } from '../../src/controller/approval.ts';
 import { statusAfterError, statusAfterRun, statusRunStarted, statusWhenSuspended } from '../../src/controller/status.ts';
 import { directoryError, truetaskError } from '../../src/errors.ts';
 import type { RunReport } from '../../src/reconcile/engine.ts';
@@ -36,6 +37,25 @@ const report: RunReport = {
   apply: { created: 0, promoted: 0, alreadyDone: 0, failed: 0, failures: [], failedEmails: [], result: 'Succeeded' },
 };
 
+/** The status of a Sync run whose plan the create safeguard held (the controller's own code), and of the approved run after it. */
+function heldRun(adsync: AdSync, previous: AdSyncStatus): { status: AdSyncStatus; report: RunReport } {
+  const changes = Array.from({ length: 600 }, (_, i) => ({ kind: 'create' as const, email: `u${i}@corp.example.com`, name: `U ${i}`, role: 'user' as const, dns: [`CN=U ${i},DC=corp`] }));
+  const plan = { rows: [], changes, summary: { directoryUsers: 600, excluded: 0, skipped: 0, toCreate: 600, toPromote: 0, unchanged: 0 } };
+  const request = approvalRequest(adsync, previous);
+  const g = approvalGate(adsync, previous, request)(plan, true);
+  const r: RunReport = { ...report, plan, gate: g };
+  const held: RunReport = g.held ? (({ apply: _a, ...rest }) => rest)(r) : { ...r, apply: { ...report.apply!, created: 600 } };
+  return { status: statusWithApproval(adsync, statusAfterRun({ adsync, now, previous }, held), request, held, now), report: held };
+}
+function heldStatus(): AdSyncStatus {
+  return heldRun(base(2), {}).status;
+}
+function approvedStatus(): AdSyncStatus {
+  const held = heldStatus();
+  const approved = adSyncSchema.parse({ ...base(2), metadata: { ...base(2).metadata, annotations: { 'truetask.io/approve': held.pendingApproval!.digest } } });
+  return heldRun(approved, held).status;
+}
+
 describe('GitOps health of an AdSync', () => {
   const bad = directoryError('InvalidCredentials', 'fix-config', 'Bind refused (AD code 52e)');
   const down = truetaskError('TruetaskUnavailable', 'backoff', 'Truetask answered 503 5 times in a row');
@@ -50,6 +70,8 @@ describe('GitOps health of an AdSync', () => {
     ['transient failure waiting for its retry', 'InProgress', 'Progressing', base(2, statusAfterError({ adsync: base(2, ok), now, health: { kind: 'retrying', message: 'TruetaskUnavailable: attempt 1 failed' } }, down, now))],
     ['stalled: a person must act', 'Failed', 'Degraded', base(2, statusAfterError({ adsync: base(2, ok), now, health: { kind: 'stalled', reason: bad.reason, message: bad.detail } }, bad, now))],
     ['suspended', 'Current', 'Suspended', base(3, statusWhenSuspended({ adsync: base(3, ok), now }), true)],
+    ['a plan waits for approval (spec.safeguard)', 'Failed', 'Suspended', base(2, heldStatus())],
+    ['approved plan applied', 'Current', 'Healthy', base(2, approvedStatus())],
   ];
 
   it.each(phases)('%s: kstatus %s, Argo CD %s', async (_what, expectedKstatus, expectedArgo, obj) => {
