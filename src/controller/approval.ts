@@ -161,8 +161,13 @@ export function approvalEvents(request: ApprovalRequest, report: RunReport | und
   return out;
 }
 
-/** The pending-approval gauge's values from status (also after a restart or a leader change). */
+/**
+ * The pending-approval gauge's values from status (also after a restart or a leader change):
+ * the held plan while the AdSync waits for it (Ready reason ApprovalRequired), else 0, so a
+ * failure while a plan waits shows as a failure (TruetaskAdsyncFailing), not as a pending approval.
+ */
 export function pendingCounts(status: AdSyncStatus): { create: number; promote: number } {
   const p = status.pendingApproval;
-  return { create: p?.toCreate ?? 0, promote: p?.toPromote ?? 0 };
+  const waiting = status.conditions?.some((c) => c.type === 'Ready' && c.reason === 'ApprovalRequired') ?? false;
+  return waiting && p ? { create: p.toCreate, promote: p.toPromote } : { create: 0, promote: 0 };
 }

@@ -180,7 +180,7 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
 
   const pendingApproval = new Gauge({
     name: METRIC_NAMES.pendingApproval,
-    help: 'Changes (action create or promote) of a Sync plan held by spec.safeguard that wait for a person to approve them (status.pendingApproval); 0 when nothing waits.',
+    help: 'Changes (action create or promote) of a Sync plan held by spec.safeguard while the AdSync waits for a person to approve it (Ready reason ApprovalRequired; status.pendingApproval); 0 otherwise.',
     labelNames: [...OBJ, 'action'],
     registers,
   });

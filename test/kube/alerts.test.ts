@@ -97,6 +97,7 @@ describe('the shipped alerting rules', () => {
       'TruetaskAdsyncStale',
       'TruetaskAdsyncUserFailures',
       'TruetaskAdsyncDirectoryUnreachable',
+      'TruetaskAdsyncApprovalPending',
       'TruetaskAdsyncDisabledUsersActive',
       'TruetaskAdsyncOperatorDown',
     ]);

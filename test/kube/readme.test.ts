@@ -1,4 +1,4 @@
-// Every `kubectl` and `helm` command of the README's "Install" and "Use it" sections,
+// Every `kubectl`, `helm` and `adsync` command of the README's "Install" and "Use it" sections,
 // read from README.md itself (so this test breaks when the README changes), run as
 // written with bash against a real kube-apiserver of its own (these commands use
 // fixed names such as the namespace truetask). Nothing is skipped. Where the test
@@ -14,8 +14,10 @@
 //    and is uninstalled before the kustomize install (the two would own the same
 //    objects);
 //  - the namespaced overlay, also an alternative, needs the namespace truetask, so it
-//    runs right after `kubectl create namespace truetask`.
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+//    runs right after `kubectl create namespace truetask`;
+//  - `adsync` is this repository's CLI (node src/cli/main.ts) on PATH; `adsync approve`
+//    runs with --yes (no terminal to answer its question).
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CustomObjectsApi } from '@kubernetes/client-node';
@@ -49,7 +51,7 @@ function readmeCommands(markdown: string): string[] {
       const command = line.replace(/\s+#\s.*$/, '').trim();
       if (command !== '' && !command.startsWith('#')) commands.push(command);
     } else {
-      for (const m of line.matchAll(/`((?:kubectl|helm) [^`]+)`/g)) commands.push((m[1] as string).trim());
+      for (const m of line.matchAll(/`((?:kubectl|helm|adsync) [^`]+)`/g)) commands.push((m[1] as string).trim());
     }
   }
   return commands;
@@ -96,8 +98,11 @@ describe('the README install and use commands, as written', () => {
     example.spec.ldap = { ...example.spec.ldap, url: ad.ldapsUrl, tls: { ...(example.spec.ldap?.tls as object), serverName: ad.dcHostname } };
     example.spec.truetask = { ...example.spec.truetask, url: sim.url };
     await writeFile(join(work, 'my-adsync.yaml'), stringify(example));
+    // The CLI as `adsync`, as the image or an npm install provides it.
+    await mkdir(join(work, 'bin'));
+    await writeFile(join(work, 'bin', 'adsync'), `#!/bin/sh\nexec '${process.execPath}' '${join(repoRoot, 'src', 'cli', 'main.ts')}' "$@"\n`, { mode: 0o755 });
     env = {
-      PATH: `${api.binDir}:${await toolsBinDir()}:${process.env.PATH ?? ''}`,
+      PATH: `${join(work, 'bin')}:${api.binDir}:${await toolsBinDir()}:${process.env.PATH ?? ''}`,
       HOME: work,
       KUBECONFIG: api.kubeconfigPath,
       AD_BIND_PASSWORD: ad.bindPassword,
@@ -120,7 +125,14 @@ describe('the README install and use commands, as written', () => {
     (await custom.getNamespacedCustomObject({ group: 'truetask.io', version: 'v1alpha1', plural: 'adsyncs', namespace: 'truetask', name: 'corp' })) as {
       metadata: { annotations?: Record<string, string> };
       spec: { mode: string; suspend?: boolean };
-      status?: { preview?: { toCreate: number }; lastHandledSyncNow?: string; nextSyncAt?: string; conditions?: Array<{ type: string; status: string }> };
+      status?: {
+        preview?: { toCreate: number };
+        pendingApproval?: { digest: string; toCreate: number };
+        lastApproved?: { digest: string; created: number };
+        lastHandledSyncNow?: string;
+        nextSyncAt?: string;
+        conditions?: Array<{ type: string; status: string; reason?: string }>;
+      };
     };
   const startOperator = async () => {
     controller = await startController({
@@ -231,6 +243,41 @@ describe('the README install and use commands, as written', () => {
         expect(leavers.users.some((u) => u.email === 'owner@corp.example.com')).toBe(false);
       },
     },
+    'adsync preview truetask/corp': {
+      check: async (r) => {
+        ok(r);
+        const toCreate = (await get()).status!.preview!.toCreate;
+        expect(r.stdout).toMatch(new RegExp(`Plan:\\s+${toCreate} to create`));
+        expect(r.stdout).toMatch(/Digest:\s+[0-9a-f]{16}/);
+        expect(r.stdout.split('\n').filter((l) => /^create\s/.test(l)).length).toBeGreaterThanOrEqual(toCreate); // every one (a row per entry), not the first 100
+      },
+    },
+    'kubectl wait --for=condition=Stalled adsync/corp -n truetask': {
+      check: async (r) => {
+        ok(r);
+        const o = await get();
+        expect(o.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ApprovalRequired' });
+        expect(o.status?.pendingApproval?.toCreate).toBeGreaterThan(100);
+        expect(sim.users()).toHaveLength(2); // nothing written
+      },
+    },
+    "kubectl get adsync corp -n truetask -o jsonpath='{.status.pendingApproval}'": {
+      check: (r) => {
+        ok(r);
+        const p = JSON.parse(r.stdout) as { digest: string; toCreate: number; users: unknown[] };
+        expect(p.digest).toMatch(/^[0-9a-f]{16}$/);
+        expect(p.users).toHaveLength(100);
+      },
+    },
+    'adsync approve truetask/corp': {
+      note: 'with --yes: no terminal to answer its question',
+      command: (c) => `${c} --yes`,
+      check: async (r) => {
+        ok(r);
+        const digest = (await get()).status?.pendingApproval?.digest ?? '';
+        expect(r.stdout).toContain(`Approved plan ${digest}`);
+      },
+    },
     'kubectl patch adsync corp -n truetask --type=merge -p \'{"spec":{"mode":"Sync"}}\'': {
       check: async (r) => {
         ok(r);
@@ -238,10 +285,11 @@ describe('the README install and use commands, as written', () => {
       },
     },
     'kubectl wait --for=condition=Synced adsync/corp -n truetask': {
-      check: (r) => {
+      check: async (r) => {
         ok(r);
         expect(r.stdout.trim()).toBe('adsync.truetask.io/corp condition met');
         expect(sim.users().length).toBeGreaterThan(100);
+        expect((await get()).status?.lastApproved?.created).toBe(sim.users().length - 2);
       },
     },
     'kubectl annotate adsync corp -n truetask truetask.io/sync-now="$(date +%s)" --overwrite': {
@@ -272,7 +320,7 @@ describe('the README install and use commands, as written', () => {
     return [...helm, ...rest.slice(0, i + 1), ...(commands.includes(overlay) ? [overlay] : []), ...rest.slice(i + 1)];
   }
 
-  it('runs every kubectl and helm command of "Install" and "Use it" successfully', async () => {
+  it('runs every kubectl, helm and adsync command of "Install" and "Use it" successfully', async () => {
     const commands = readmeCommands(await readFile(join(repoRoot, 'README.md'), 'utf8'));
     expect(commands.length).toBeGreaterThan(10);
     expect(commands.filter((c) => !(c in PLAN)), 'README commands this test does not know how to check: add them to PLAN').toEqual([]);
