@@ -1,8 +1,10 @@
 /**
  * The demo (`bash scripts/demo.sh`): a real kube-apiserver, a seeded Samba AD,
  * the Truetask simulator and the operator, on this machine. Installs the CRD,
- * applies an AdSync in Preview mode, shows the preview, switches it to Sync and
- * shows the users appear in Truetask and the metrics move.
+ * applies an AdSync in Preview mode, shows the preview (also with `adsync preview
+ * NAMESPACE/NAME`), switches it to Sync, where the create safeguard holds the plan
+ * until it is approved (`adsync approve`), and shows the users appear in Truetask
+ * and the metrics move.
  *
  * Ctrl-C (or the end, without --keep) stops everything it started.
  */
@@ -113,7 +115,8 @@ async function main(): Promise<void> {
   console.log(`operator running (pid ${controller.pid}); its JSON logs: ${join(work, 'controller.log')}`);
 
   step(`Applying an AdSync in Preview mode, with its Secrets [${elapsed()}]`);
-  const opts = { ad, truetaskUrl: sim.url, namespace: 'truetask', spec: { interval: '6h' } };
+  // spec.safeguard: {}: the product's defaults (the test scenario turns it off).
+  const opts = { ad, truetaskUrl: sim.url, namespace: 'truetask', spec: { interval: '6h', safeguard: {} } };
   const manifest = [adsyncObject(opts), ...secretObjects(opts)].map((d) => stringify(d)).join('---\n');
   await writeFile(join(work, 'corp.yaml'), manifest);
   await show(['apply', '-f', join(work, 'corp.yaml')]);
@@ -122,9 +125,25 @@ async function main(): Promise<void> {
   await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.preview.toCreate} to create, {.status.preview.toPromote} to promote; first planned: {.status.preview.users[0:3]}{"\\n"}']);
   console.log(`Truetask audit log entries so far: ${sim.audit().length} (Preview writes nothing)`);
 
-  step(`Switching to mode: Sync [${elapsed()}]`);
+  step(`Reviewing every change from the cluster: adsync preview NAMESPACE/NAME [${elapsed()}]`);
+  console.log('$ adsync preview truetask/corp    (first lines)');
+  const preview = await runCli(['preview', 'truetask/corp'], api.kubeconfigPath);
+  console.log(preview.split('\n').slice(0, 12).join('\n'));
+
+  step(`Switching to mode: Sync: more creates than spec.safeguard allows, so nothing is written until approved [${elapsed()}]`);
   await show(['patch', 'adsync', 'corp', '-n', 'truetask', '--type=merge', '-p', '{"spec":{"mode":"Sync"}}']);
+  await kubectl(['wait', '--for=condition=Stalled', 'adsync/corp', '-n', 'truetask', '--timeout=180s']);
+  await show(['get', 'adsyncs', '-n', 'truetask']);
+  await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.pendingApproval.message}{"\\n"}']);
+  console.log(`Truetask audit log entries so far: ${sim.audit().length} (a held plan writes nothing)`);
+
+  step(`Approving exactly the reviewed plan [${elapsed()}]`);
+  console.log('$ adsync approve truetask/corp --yes    (first lines)');
+  const approved = await runCli(['approve', 'truetask/corp', '--yes'], api.kubeconfigPath);
+  const lines = approved.trimEnd().split('\n');
+  console.log([...lines.slice(0, 8), '...', ...lines.slice(-1)].join('\n'));
   await kubectl(['wait', '--for=condition=Synced', 'adsync/corp', '-n', 'truetask', '--timeout=180s']);
+  await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.lastApproved}{"\\n"}']);
   await show(['get', 'adsyncs', '-n', 'truetask']);
   await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.lastSync}{"\\n"}']);
   const audit = sim.audit();
@@ -145,7 +164,7 @@ async function main(): Promise<void> {
   step('The metrics moved');
   const url = await controllerMetricsUrl(join(work, 'controller.log'));
   const text = await (await fetch(`${url}/metrics`)).text();
-  console.log(text.split('\n').filter((l) => /^truetask_adsync_(users_created_total|ready|directory_users|runs_total|planned_users|leavers)/.test(l)).join('\n'));
+  console.log(text.split('\n').filter((l) => /^truetask_adsync_(users_created_total|ready|directory_users|runs_total|planned_users|leavers|pending_approval)/.test(l)).join('\n'));
 
   console.log(`\n${bold(`Demo complete in ${elapsed()}: ${audit.filter((a) => a.change.op === 'create').length} users created in Truetask.`)}`);
   if (keep) {
@@ -155,10 +174,10 @@ async function main(): Promise<void> {
 }
 
 /** Runs the adsync CLI (as a user would: node src/cli/main.ts); returns its stdout. */
-async function runCli(args: string[]): Promise<string> {
+async function runCli(args: string[], kubeconfig = '/nonexistent'): Promise<string> {
   const { execFile } = await import('node:child_process');
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['src/cli/main.ts', ...args], { env: { ...process.env, KUBECONFIG: '/nonexistent' } }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['src/cli/main.ts', ...args], { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`adsync ${args.join(' ')} failed: ${stderr}`));
       else resolve(stdout);
     });
