@@ -8,8 +8,8 @@ export const MAX_PREVIEW_USERS = 100;
 export const MAX_LEAVERS = 100;
 export const MAX_STATUS_OUS = 200;
 export const MAX_MESSAGE = 1024;
-/** base64 of 10,000 4-byte fingerprints. */
-export const MAX_CHANGESET_CHARS = 53_336;
+/** base64 of 5,000 4-byte fingerprints. */
+export const MAX_CHANGESET_CHARS = 26_668;
 
 export const conditionSchema = z
   .object({
@@ -150,7 +150,7 @@ export const pendingApprovalSchema = z
       .string()
       .max(MAX_CHANGESET_CHARS)
       .optional()
-      .describe('Fingerprints of the held changes (4 bytes each, base64; absent above 10,000 changes): an approved plan that AD changed since is applied for the changes that were reviewed.'),
+      .describe('Fingerprints of the held changes (4 bytes each, base64; absent above 5,000 changes): an approved plan that AD changed since is applied for the changes that were reviewed.'),
   })
   .describe('A Sync run\'s plan that exceeds spec.safeguard: nothing was written; it waits for a person to approve its digest.');
 

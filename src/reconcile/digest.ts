@@ -14,8 +14,8 @@ import type { PlannedChange } from './plan.ts';
 
 /** Hex characters of the digest (64 bits of sha256). */
 export const DIGEST_HEX = 16;
-/** Above this many changes only the digest is kept: the plan is approved as a whole (about 53 KB of status at the cap). */
-export const MAX_FINGERPRINTS = 10_000;
+/** Above this many changes only the digest is kept: the plan is approved as a whole (about 27 KB of status at the cap). */
+export const MAX_FINGERPRINTS = 5_000;
 const FINGERPRINT_BYTES = 4;
 
 export function changeKey(c: PlannedChange): string {

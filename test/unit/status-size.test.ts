@@ -60,3 +60,26 @@ describe('the AdSync object at 100,000 users', () => {
     expect(bytes).toBeLessThan(128 * 1024);
   });
 });
+
+describe('a plan held by spec.safeguard', () => {
+  it('stays well under 256 KiB too, at the most changes whose fingerprints are kept and at 100,000', async () => {
+    const { approvalGate, approvalRequest, statusWithApproval } = await import('../../src/controller/approval.ts');
+    const { MAX_FINGERPRINTS } = await import('../../src/reconcile/digest.ts');
+    for (const n of [MAX_FINGERPRINTS, N]) {
+      const full = report();
+      const changes = full.plan.changes.slice(0, n);
+      const plan = { ...full.plan, changes, summary: { ...full.plan.summary, toCreate: n } };
+      const { apply: _a, ...rest } = full;
+      const now = new Date('2026-11-25T10:05:00Z');
+      const g = approvalGate(adsync, {}, approvalRequest(adsync, {}))(plan, true);
+      const held: RunReport = { ...rest, plan, gate: g };
+      const status = statusWithApproval(adsync, statusAfterRun({ adsync, now }, held), {}, held, now);
+      expect(adSyncStatusSchema.safeParse(status).success).toBe(true);
+      expect(status.pendingApproval?.toCreate).toBe(n);
+      expect(status.pendingApproval?.changeSet === undefined).toBe(n > MAX_FINGERPRINTS);
+      const bytes = Buffer.byteLength(JSON.stringify({ ...adsync, status }));
+      // measured: 163 KB at 5,000 changes (their fingerprints kept), 137 KB at 100,000, with these long names and 5,000 OUs
+      expect(bytes).toBeLessThan(176 * 1024);
+    }
+  });
+});
