@@ -301,6 +301,30 @@ describe('the container image, run as deploy/base runs the pod', () => {
       `${spec.probes.liveness.path} ${healthz.status}, ${spec.probes.readiness.path} ${readyz.status}; process ${JSON.stringify(status)}`);
   });
 
+  it('`adsync preview NAMESPACE/NAME` from the image in the cluster, as the operator\'s service account (the README\'s kubectl run): every row, nothing written', async () => {
+    // The ServiceAccount volume of the pod test above, and the in-cluster environment a kubelet gives any pod.
+    const saDir = join(work, 'serviceaccount');
+    const writes = sim.audit().length;
+    const r = await podman(
+      podmanRunArgs(spec, {
+        image,
+        name: `adsync-cli-${rand()}`,
+        hostname: `adsync-preview-${rand(5)}`,
+        args: ['preview', `${APP_NS}/corp`, '-o', 'json'],
+        extraEnv: [['KUBERNETES_SERVICE_HOST', '127.0.0.1'], ['KUBERNETES_SERVICE_PORT', new URL(api.server).port]],
+        mounts: [{ source: saDir, target: SA_DIR }],
+      }),
+      { timeoutMs: 180_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { summary: { directoryUsers: number; toCreate: number; unchanged: number }; users: unknown[] };
+    expect(out.summary.directoryUsers).toBeGreaterThan(250);
+    expect(out.summary.unchanged).toBeGreaterThan(100); // the pod synced them
+    expect(out.users.length).toBeGreaterThan(250); // every row, not status.preview's 100
+    expect(sim.audit()).toHaveLength(writes);
+    for (const secret of secretValues) expect(r.stdout + r.stderr).not.toContain(secret);
+  });
+
   it('SIGTERM: the container exits 0 within 10 s (podman stop -t 10, else SIGKILL) and releases the Lease', async () => {
     expect(container?.child.exitCode).toBeNull();
     const namespace = envOf(spec, 'POD_NAMESPACE');
