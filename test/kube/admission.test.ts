@@ -210,6 +210,11 @@ describe('kubectl explain', () => {
     expect(paths).toContain('adsync.spec.ldap.failover.serverName');
     expect(paths).toContain('adsync.status.server.invocationId');
     expect(paths).toContain('adsync.status.lastRun.kind');
+    expect(paths).toContain('adsync.spec.safeguard.maxCreates');
+    expect(paths).toContain('adsync.spec.safeguard.growthFloor');
+    expect(paths).toContain('adsync.status.pendingApproval.digest');
+    expect(paths).toContain('adsync.status.pendingApproval.users.email');
+    expect(paths).toContain('adsync.status.lastApproved.approvedChanges');
     const describedAs = async (p: string): Promise<string> => {
       const { stdout } = await run(kubectl, ['explain', p], { env });
       return /DESCRIPTION:\n([\s\S]*?)(\n\n|$)/.exec(stdout)?.[1]?.trim() ?? '';
