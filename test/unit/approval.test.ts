@@ -107,6 +107,14 @@ describe('approval in the controller', () => {
     expect(status.preview?.toCreate).toBe(11);
   });
 
+  it('a changed-only run is held by the same rule, against the last full run\'s directory users', () => {
+    const status: AdSyncStatus = { directory: { users: 200, excluded: 0, skipped: 0 } };
+    const changedRun = (n: number) => approvalGate(adsync(), status, {})(planOf(creates(n)), false);
+    expect(changedRun(20).held).toBeUndefined(); // 10% of 200
+    expect(changedRun(21).held?.verdict).toMatchObject({ exceeded: true, inScope: 200, allowedCreates: 20 });
+    expect(changedRun(21).apply).toEqual([]);
+  });
+
   it('Preview mode is never held and drops a pending approval; 0 turns the safeguard off', () => {
     const held = after(adsync(), {}, planOf(creates(50))).status;
     const preview = statusWithApproval(adsync({}, 'Preview'), held, {}, { kind: 'preview', full: true, startedAt: now, completedAt: now, directory: { users: 0, excluded: 0, skipped: 0, organizationalUnits: [], adminGroups: [] }, plan: planOf(creates(50)) }, now);
