@@ -163,6 +163,20 @@ describe('create safeguard and plan approval', () => {
     firstDigest = p.digest;
   });
 
+  it('the README\'s in-cluster preview command is admitted in a restricted namespace, as the operator\'s service account', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Review the whole plan from inside the cluster'));
+    const command = /^kubectl run adsync-preview .*$/m.exec(section)?.[0];
+    expect(command).toBeDefined();
+    // as deploy/base labels the operator's namespace; no kubelet here, so a server-side dry run (attach flags dropped)
+    await kubectl('label', 'namespace', ns.name, 'pod-security.kubernetes.io/enforce=restricted', '--overwrite');
+    const dryRun = command!.replace(' --rm -i', '').replace('-n truetask-adsync', `-n ${ns.name}`).replace(' -- preview', ' --dry-run=server -o json -- preview');
+    const { stdout } = await run('bash', ['-c', dryRun], { env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${inject('kubeBinDir')}:${process.env.PATH ?? ''}` } });
+    const pod = JSON.parse(stdout) as { spec: { serviceAccountName: string; containers: Array<{ args: string[] }> } };
+    expect(pod.spec.serviceAccountName).toBe('truetask-adsync');
+    expect(pod.spec.containers[0]?.args).toEqual(['preview', 'truetask/corp']);
+  });
+
   let filterDigest = '';
   let filterReviewed: string[] = [];
   let disabledEmail = '';
