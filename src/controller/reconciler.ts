@@ -49,7 +49,17 @@ export interface ReconcileMetrics {
 }
 
 export interface TruetaskClientFactory {
-  (cfg: TruetaskConfig, hooks: { onRequest: (method: string, code: string) => void; logger: Logger }): TruetaskPort & { close(): Promise<void> };
+  (
+    cfg: TruetaskConfig,
+    hooks: {
+      onRequest: (method: string, code: string) => void;
+      logger: Logger;
+      /** The run's cancellation: requests in flight are aborted when it aborts. */
+      signal: AbortSignal;
+      /** Fencing, checked right before each request is sent; throws when this replica may not write. */
+      beforeRequest: () => void;
+    },
+  ): TruetaskPort & { close(): Promise<void> };
 }
 
 /** Tells the Secret poller what to watch for a stalled AdSync. */
@@ -71,12 +81,19 @@ export interface ReconcilerDeps {
   lookup: (key: string) => RawObject | undefined;
   stalled: StalledWatch;
   writeConcurrency: number;
+  /**
+   * Fencing: throws when this replica may not write any more (it does not hold an
+   * unexpired Lease). Checked right before each Truetask request and each status
+   * or event write. Default: always allowed (a single replica).
+   */
+  fence?: () => void;
   policy?: SchedulePolicy;
   now?: () => Date;
   random?: () => number;
 }
 
 const RESOURCE = { group: API_GROUP, version: API_VERSION, plural: PLURAL };
+const NEVER = new AbortController().signal;
 
 interface KeyState {
   retry: RetryState;
@@ -99,6 +116,8 @@ export class Reconciler {
   /** Objects seen, so deleting one can drop its metrics. */
   readonly #known = new Map<string, ObjectRef>();
   readonly #state = new Map<string, KeyState>();
+  /** The cancellation of each reconcile in flight. */
+  readonly #signals = new Map<string, AbortSignal>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -142,7 +161,27 @@ export class Reconciler {
     for (const key of new Set([...this.#known.keys(), ...this.#state.keys()])) this.deleted(key);
   }
 
-  async reconcile(key: string): Promise<HandlerResult> {
+  /**
+   * `signal` cancels the reconcile (leadership lost): LDAP and Truetask requests
+   * in flight are aborted, nothing more is written (no status, no event: the
+   * next leader reports), and the reason is thrown.
+   */
+  async reconcile(key: string, signal: AbortSignal = NEVER): Promise<HandlerResult> {
+    this.#signals.set(key, signal);
+    try {
+      return await this.#reconcile(key, signal);
+    } finally {
+      this.#signals.delete(key);
+    }
+  }
+
+  /** Throws when a write must not happen: the reconcile was cancelled, or this replica lost the Lease. */
+  #guard(key: string): void {
+    this.#signals.get(key)?.throwIfAborted();
+    this.#d.fence?.();
+  }
+
+  async #reconcile(key: string, signal: AbortSignal): Promise<HandlerResult> {
     const raw = this.#d.lookup(key);
     if (!raw) {
       this.deleted(key);
@@ -157,6 +196,7 @@ export class Reconciler {
     if (!parsed.success) return this.#invalid(key, raw, ref, state, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     const adsync = parsed.data;
     if (state.unsaved && state.written) {
+      this.#guard(key);
       await patchStatus(this.#d.custom, RESOURCE, ref.namespace, ref.name, (adsync.status ?? {}) as Record<string, unknown>, state.written as Record<string, unknown>);
       state.unsaved = false;
     }
@@ -183,7 +223,7 @@ export class Reconciler {
       case 'wait':
         return decision.until === undefined ? {} : { requeueAfterMs: decision.until - now.getTime() };
       case 'run':
-        return this.#run(key, adsync, ref, state, status, interval, decision.trigger, decision.syncNow);
+        return this.#run(key, adsync, ref, state, status, interval, decision.trigger, decision.syncNow, signal);
     }
   }
 
@@ -195,14 +235,16 @@ export class Reconciler {
     const reported = previous.observedGeneration === generation && previous.conditions?.some((c) => c.type === 'Stalled' && c.reason === 'InvalidSpec');
     this.#d.metrics.setReady(ref, false);
     if (reported) return {};
+    this.#guard(key);
     await this.#d.events.record(ref, 'Warning', 'InvalidSpec', message);
     const next = statusInvalidSpec(previous, generation, message, this.#now());
     state.written = next;
+    this.#guard(key);
     await patchStatus(this.#d.custom, RESOURCE, ref.namespace, ref.name, previous as Record<string, unknown>, next as Record<string, unknown>);
     return {};
   }
 
-  async #run(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', trigger: Trigger, syncNow: string | undefined): Promise<HandlerResult> {
+  async #run(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', trigger: Trigger, syncNow: string | undefined, signal: AbortSignal): Promise<HandlerResult> {
     const kind: RunKind = adsync.spec.mode === 'Sync' ? 'sync' : 'preview';
     const log = this.#d.logger.child({ adsync: `${ref.namespace}/${ref.name}`, kind });
     const startedAt = this.#now();
@@ -227,14 +269,21 @@ export class Reconciler {
       const source = kubeSecretSource(this.#d.core, 'the cluster', (namespace, name, rv) => secretVersions.set(`${namespace}/${name}`, rv));
       const cfg = await resolveEngineConfig(adsync, source);
       for (const target of cfg.insecure) {
+        this.#guard(key);
         await this.#d.events.record(ref, 'Warning', 'InsecureTLS', `TLS verification is disabled for ${target === 'ldap' ? 'the domain controller' : 'Truetask'} (insecureSkipVerify): the connection can be intercepted`);
       }
-      client = this.#d.truetaskClient(cfg.truetask, { logger: log, onRequest: (m, c) => this.#d.metrics.truetaskRequest(ref, m, c) });
+      client = this.#d.truetaskClient(cfg.truetask, {
+        logger: log,
+        onRequest: (m, c) => this.#d.metrics.truetaskRequest(ref, m, c),
+        signal,
+        beforeRequest: () => this.#guard(key),
+      });
       const report = await runEngine(cfg, kind, {
         logger: log,
         truetask: client,
         isConflict: this.#d.isConflict,
         concurrency: this.#d.writeConcurrency,
+        signal,
         ...(scope.kind === 'changed' ? { changedSince: scope.since } : {}),
         observer: {
           directoryError: (reason) => this.#d.metrics.ldapError(ref, reason),
@@ -246,6 +295,11 @@ export class Reconciler {
       client = undefined;
       return await this.#succeeded(key, adsync, ref, state, running, interval, syncNow, report, secretVersions, scope);
     } catch (err) {
+      if (signal.aborted) {
+        // Cancelled (this replica stopped leading): the next leader runs it again and reports.
+        log.warn({ reason: signal.reason instanceof Error ? signal.reason.message : String(signal.reason) }, 'run cancelled; nothing more is written');
+        signal.throwIfAborted();
+      }
       const e = isAdSyncError(err) ? err : new AdSyncError('config', 'InvalidSpec', 'retry', `internal error: ${err instanceof Error ? err.message : String(err)}`);
       if (!isAdSyncError(err)) log.error({ err }, 'run failed unexpectedly');
       return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions, scope);
@@ -309,6 +363,7 @@ export class Reconciler {
     m.setReady(ref, status.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
     if (status.leavers) m.setLeavers(ref, leaverCounts(status.leavers));
 
+    this.#guard(key);
     const failedOver = failedOverMessage(report);
     if (failedOver) await this.#d.events.record(ref, 'Warning', 'FailedOver', failedOver);
     for (const g of report.directory.adminGroups) {
@@ -329,6 +384,7 @@ export class Reconciler {
     this.#d.metrics.recordRun(ref, kind, 'failure', (now.getTime() - startedAt.getTime()) / 1000, now);
     this.#d.metrics.setReady(ref, false);
     const reason: AdSyncEventReason = err.source === 'directory' ? 'DirectoryError' : err.source === 'truetask' ? 'TruetaskError' : 'SyncFailed';
+    this.#guard(key);
     await this.#d.events.record(ref, 'Warning', reason, `${err.reason}: ${err.detail}`);
     await this.#write(key, adsync, previous, status);
     this.#d.logger.warn({ adsync: `${ref.namespace}/${ref.name}`, reason: err.reason, next: err.next, health: health.kind, nextAttemptAt: next?.toISOString() }, err.message);
@@ -342,6 +398,7 @@ export class Reconciler {
    * (e.g. stalled) must hold whether or not the API server took it.
    */
   async #write(key: string, adsync: AdSync, previous: AdSyncStatus, next: AdSyncStatus): Promise<void> {
+    this.#guard(key);
     const state = this.#key(key);
     state.written = next;
     state.unsaved = true;

@@ -5,6 +5,14 @@
  * stops taking work, lets runs in flight finish (so no status is half-written),
  * and releases the Lease.
  *
+ * Fencing: a replica that stops leading (it could not renew the Lease, another
+ * holds it, or its Lease expired on the monotonic clock, e.g. after a SIGSTOP)
+ * cancels its runs at once: LDAP connections and Truetask requests in flight are
+ * aborted, and before each Truetask request and each status or event write it
+ * checks that it still holds an unexpired Lease (leader.ts holdsLease). Then
+ * onLostLeadership runs (`adsync controller` exits non-zero so that the
+ * Deployment restarts it clean, as controller-runtime does).
+ *
  * What enqueues a reconcile (Flux's predicates): a new object (also after a
  * relist, a restart or a leader change: the status says whether anything is
  * due), a new generation, a new truetask.io/sync-now value, a deletion, a
@@ -33,6 +41,14 @@ import { defaultSchedulePolicy, type SchedulePolicy } from './schedule.ts';
 /** How often the Secrets of stalled AdSyncs are read (one `get` each). */
 export const SECRET_POLL_MS = 30_000;
 
+/** How long a replica that lost leadership waits for its cancelled runs to end before onLostLeadership. */
+export const LOST_LEADERSHIP_GRACE_MS = 10_000;
+
+/** The User-Agent of every Truetask request of a controller. */
+export function userAgent(version: string | undefined, identity: string): string {
+  return `truetask-adsync/${version ?? 'unknown'} (${identity})`;
+}
+
 const runPredicate = anyOf(generationChanged, annotationChanged(SYNC_NOW_ANNOTATION), deletionStarted);
 
 export interface ControllerOptions {
@@ -60,6 +76,14 @@ export interface ControllerOptions {
   schedule?: Partial<SchedulePolicy>;
   /** How often the Secrets of stalled AdSyncs are polled. Default 30 s. */
   secretPollMs?: number;
+  /** The package version, for the User-Agent `truetask-adsync/<version> (<identity>)` of Truetask requests. */
+  version?: string | undefined;
+  /**
+   * Called once this replica lost leadership and its runs were cancelled (or did
+   * not end within LOST_LEADERSHIP_GRACE_MS). `adsync controller` exits non-zero
+   * there; without it, the replica stays a candidate (tests).
+   */
+  onLostLeadership?: (() => void) | undefined;
 }
 
 export interface RunningController {
@@ -84,8 +108,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   let leading = false;
   let stopping = false;
 
-  const startWork = () => {
-    const q = new WorkQueue({ concurrency: opts.concurrency, logger: log, handler: (key) => reconciler!.reconcile(key) });
+  const agent = userAgent(opts.version, identity);
+  // Fencing: a write starts only while this replica holds an unexpired Lease.
+  const fence = (): void => {
+    if (elector && !elector.holdsLease()) throw new Error('this replica does not hold the leader Lease any more');
+  };
+
+  const startWork = (signal: AbortSignal) => {
+    const q = new WorkQueue({ concurrency: opts.concurrency, logger: log, signal, handler: (key, sig) => reconciler!.reconcile(key, sig) });
     const inf = new Informer({
       kubeConfig: kc,
       resource: { group: API_GROUP, version: API_VERSION, plural: PLURAL },
@@ -133,11 +163,15 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           timeoutSeconds: cfg.timeoutSeconds,
           logger: hooks.logger,
           onRequest: hooks.onRequest,
+          userAgent: agent,
+          signal: hooks.signal,
+          beforeRequest: hooks.beforeRequest,
         }),
       isConflict: isUserExistsError,
       lookup: (key) => inf.get(key),
       stalled: p,
       writeConcurrency: opts.writeConcurrency,
+      fence,
       policy: { ...defaultSchedulePolicy, ...opts.schedule },
     });
     queue = q;
@@ -173,14 +207,26 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         ...(opts.leaseDurationSeconds ? { leaseDurationSeconds: opts.leaseDurationSeconds } : {}),
         ...(opts.renewDeadlineSeconds ? { renewDeadlineSeconds: opts.renewDeadlineSeconds } : {}),
         ...(opts.retryPeriodSeconds ? { retryPeriodSeconds: opts.retryPeriodSeconds } : {}),
-        onStartedLeading: () => {
+        onStartedLeading: (signal) => {
           leading = true;
-          startWork();
+          startWork(signal);
         },
         onStoppedLeading: () => {
           leading = false;
-          void stopWork();
-          if (!stopping) log.warn('lost leadership: stopped running syncs');
+          // The term's signal has aborted: runs in flight are being cancelled.
+          const stopped = stopWork();
+          if (stopping) return;
+          log.warn('lost leadership: cancelled the runs in flight');
+          const onLost = opts.onLostLeadership;
+          if (!onLost) return;
+          let timer: NodeJS.Timeout | undefined;
+          const grace = new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, LOST_LEADERSHIP_GRACE_MS);
+          });
+          void Promise.race([stopped, grace]).finally(() => {
+            clearTimeout(timer);
+            onLost();
+          });
         },
       })
     : undefined;
@@ -201,7 +247,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     done = elector.run(abort.signal);
   } else {
     leading = true;
-    startWork();
+    // A single replica: SIGTERM lets runs in flight finish; nothing cancels them.
+    startWork(new AbortController().signal);
     done = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve()));
   }
 
