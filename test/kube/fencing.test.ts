@@ -56,14 +56,16 @@ describe('fencing on leadership', () => {
     sim = await startTruetaskSimulator({ tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }], faults: { latencyMs: 60 } });
     const truetaskUrl = sim.url;
 
-    const stderr = new Map<number, string>();
+    const output = new Map<number, string>();
     const start = () => {
       const p = spawn(
         process.execPath,
         [main, 'controller', `--namespaces=${namespace}`, '--metrics-bind-address=127.0.0.1:0', `--leader-election-namespace=${namespace}`, `--lease-duration=${LEASE_SECONDS}`, '--write-concurrency=2', '--log-level=warn'],
-        { env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: inject('kubeconfigPath') }, stdio: ['ignore', 'ignore', 'pipe'] },
+        { env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: inject('kubeconfigPath') }, stdio: ['ignore', 'pipe', 'pipe'] },
       );
-      p.stderr?.on('data', (b: Buffer) => stderr.set(p.pid ?? 0, (stderr.get(p.pid ?? 0) ?? '') + b.toString()));
+      const keep = (b: Buffer) => output.set(p.pid ?? 0, (output.get(p.pid ?? 0) ?? '') + b.toString());
+      p.stdout?.on('data', keep);
+      p.stderr?.on('data', keep);
       procs.push(p);
       return p;
     };
@@ -105,7 +107,7 @@ describe('fencing on leadership', () => {
     const code = await new Promise<number | null>((resolve) => (leader.exitCode !== null ? resolve(leader.exitCode) : leader.once('exit', (c) => resolve(c))));
     // Exits non-zero (its Deployment restarts it), after saying why.
     expect(code).not.toBe(0);
-    expect(stderr.get(leader.pid ?? 0) ?? '').toContain('lost leadership');
+    expect(output.get(leader.pid ?? 0) ?? '').toContain('lost leadership');
 
     const received = sim.received();
     const fromLeader = received.filter((r) => byLeader(r.userAgent));
