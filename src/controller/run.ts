@@ -72,6 +72,8 @@ export interface ControllerOptions {
   /** Collect Node.js process metrics (default true). */
   processMetrics?: boolean;
   watchIdleTimeoutMs?: number;
+  /** Server-side expiry of each watch (tests; default 240-360 s): the watch then resumes from its resourceVersion. */
+  watchTimeoutSeconds?: number;
   /** Retry policy (tests shorten it; the defaults are the product's). */
   schedule?: Partial<SchedulePolicy>;
   /** How often the Secrets of stalled AdSyncs are polled. Default 30 s. */
@@ -122,6 +124,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       namespaces: opts.namespaces,
       logger: log,
       ...(opts.watchIdleTimeoutMs ? { idleTimeoutMs: opts.watchIdleTimeoutMs } : {}),
+      ...(opts.watchTimeoutSeconds ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}),
       onAdd: (key) => q.add(key),
       onUpdate: (key, oldObj, newObj) => {
         if (runPredicate(oldObj, newObj)) q.add(key);
