@@ -17,7 +17,8 @@ export type AdSyncEventReason =
   | 'InsecureTLS'
   | 'AdminGroupNotFound'
   | 'InvalidSpec'
-  | 'FailedOver';
+  | 'FailedOver'
+  | 'NoUsersFound';
 
 export function adSyncEventRecorder(core: CoreV1Api, logger: Logger, host?: string): EventRecorder<AdSyncEventReason> {
   return createEventRecorder<AdSyncEventReason>(core, logger, { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: KIND, component: 'truetask-adsync', host });

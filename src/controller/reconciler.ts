@@ -18,6 +18,7 @@ import { resolveEngineConfig } from '../config/engine-config.ts';
 import type { TruetaskConfig } from '../config/engine-config.ts';
 import { AdSyncError, isAdSyncError } from '../errors.ts';
 import { kubeSecretSource } from '../kube/secret-source.ts';
+import type { ServerIdentity } from '../ldap/server-identity.ts';
 import type { Logger } from '../log.ts';
 import { runEngine, type RunKind, type RunReport, type TruetaskPort } from '../reconcile/engine.ts';
 import type { EventRecorder, ObjectRef } from '../runtime/events.ts';
@@ -28,9 +29,10 @@ import type { ObjectName } from '../runtime/version-poller.ts';
 import type { AdSyncEventReason } from './events.ts';
 import { leaverCounts } from './leavers-status.ts';
 import { runScope, type RunScope } from './run-scope.ts';
+import { syncNowToken } from './sync-now.ts';
 import { failedOverMessage } from './server-status.ts';
 import { decide, defaultSchedulePolicy, failuresSince, nextAfterSuccess, planAfterFailure, type ObjectState, type RetryState, type SchedulePolicy, type Trigger } from './schedule.ts';
-import { rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
+import { noUsersWarning, rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
 
 /** The metrics the reconciler records (src/metrics/metrics.ts). */
 export interface ReconcileMetrics {
@@ -264,6 +266,7 @@ export class Reconciler {
     log.info({ trigger, scope: scope.kind, ...(scope.kind === 'full' ? { why: scope.reason } : { sinceUSN: scope.since.highestCommittedUSN }) }, 'run started');
 
     const secretVersions = new Map<string, string | null>();
+    let server: ServerIdentity | undefined;
     let client: (TruetaskPort & { close(): Promise<void> }) | undefined;
     try {
       const source = kubeSecretSource(this.#d.core, 'the cluster', (namespace, name, rv) => secretVersions.set(`${namespace}/${name}`, rv));
@@ -287,6 +290,7 @@ export class Reconciler {
         ...(scope.kind === 'changed' ? { changedSince: scope.since } : {}),
         observer: {
           directoryError: (reason) => this.#d.metrics.ldapError(ref, reason),
+          serverIdentified: (s) => (server = s),
           userWritten: (k) => (k === 'create' ? this.#d.metrics.userCreated(ref) : this.#d.metrics.userPromoted(ref)),
           userFailed: () => this.#d.metrics.userFailed(ref),
         },
@@ -302,7 +306,7 @@ export class Reconciler {
       }
       const e = isAdSyncError(err) ? err : new AdSyncError('config', 'InvalidSpec', 'retry', `internal error: ${err instanceof Error ? err.message : String(err)}`);
       if (!isAdSyncError(err)) log.error({ err }, 'run failed unexpectedly');
-      return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions, scope);
+      return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions, scope, server);
     } finally {
       await client?.close();
     }
@@ -366,6 +370,8 @@ export class Reconciler {
     this.#guard(key);
     const failedOver = failedOverMessage(report);
     if (failedOver) await this.#d.events.record(ref, 'Warning', 'FailedOver', failedOver);
+    const noUsers = noUsersWarning(report);
+    if (noUsers) await this.#d.events.record(ref, 'Warning', 'NoUsersFound', noUsers);
     for (const g of report.directory.adminGroups) {
       if (!g.found) await this.#d.events.record(ref, 'Warning', 'AdminGroupNotFound', `Admin group "${g.ref}" was not found in AD: check spec.adminPromotion.groups (a DN, or a sAMAccountName or cn)`);
     }
@@ -377,10 +383,10 @@ export class Reconciler {
     return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
   }
 
-  async #failed(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', kind: RunKind, syncNow: string | undefined, err: AdSyncError, startedAt: Date, secretVersions: ReadonlyMap<string, string | null>, scope?: RunScope): Promise<HandlerResult> {
+  async #failed(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', kind: RunKind, syncNow: string | undefined, err: AdSyncError, startedAt: Date, secretVersions: ReadonlyMap<string, string | null>, scope?: RunScope, server?: ServerIdentity): Promise<HandlerResult> {
     const now = this.#now();
     const { health, next } = this.#afterFailure(key, adsync, state, interval, err, secretVersions);
-    const status = statusAfterError({ adsync, now, syncNow, nextSyncAt: next, previous, health, full: scope?.kind !== 'changed' }, err, startedAt);
+    const status = statusAfterError({ adsync, now, syncNow, nextSyncAt: next, previous, health, full: scope?.kind !== 'changed', server }, err, startedAt);
     this.#d.metrics.recordRun(ref, kind, 'failure', (now.getTime() - startedAt.getTime()) / 1000, now);
     this.#d.metrics.setReady(ref, false);
     const reason: AdSyncEventReason = err.source === 'directory' ? 'DirectoryError' : err.source === 'truetask' ? 'TruetaskError' : 'SyncFailed';
@@ -411,7 +417,8 @@ export class Reconciler {
 export function objectState(adsync: AdSync, status: AdSyncStatus): ObjectState {
   return {
     generation: adsync.metadata.generation,
-    syncNow: adsync.metadata.annotations?.[SYNC_NOW_ANNOTATION],
+    // As status.lastHandledSyncNow records it: a value too long for the status is compared by its hash.
+    syncNow: syncNowOf(adsync.metadata.annotations?.[SYNC_NOW_ANNOTATION]),
     suspend: adsync.spec.suspend,
     status: {
       observedGeneration: status.observedGeneration,
@@ -421,4 +428,8 @@ export function objectState(adsync: AdSync, status: AdSyncStatus): ObjectState {
       stalled: status.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True') ?? false,
     },
   };
+}
+
+function syncNowOf(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : syncNowToken(value);
 }

@@ -27,6 +27,8 @@ export interface TruetaskPort extends UserWriter {
 
 export interface RunObserver {
   directoryError?(reason: string): void;
+  /** The DC that answered, as soon as it is known (a run that fails later still names it). */
+  serverIdentified?(server: ServerIdentity): void;
   userWritten?(kind: 'create' | 'promote'): void;
   userFailed?(): void;
 }
@@ -124,6 +126,7 @@ async function readAD(cfg: EngineConfig, deps: EngineDeps): Promise<ADRead> {
     const { value, failedOver } = await withFailover(cfg.ldap, deps.logger, open, async (session): Promise<ADRead> => {
       // First: the USN read now is where the next changed-only run starts, so what changes during this read is read again.
       const server = await readServerIdentity(session);
+      deps.observer?.serverIdentified?.(server);
       const scope = deps.changedSince ? changedRunOn(deps.changedSince, server) : undefined;
       if (deps.changedSince && scope?.changed) {
         const since = deps.changedSince.highestCommittedUSN;
