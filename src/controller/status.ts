@@ -10,6 +10,7 @@ import type { AdSyncError } from '../errors.ts';
 import type { RunReport } from '../reconcile/engine.ts';
 import type { ServerIdentity } from '../ldap/server-identity.ts';
 import { clipBytes } from '../runtime/clip.ts';
+import { removeConditions as removeGenericConditions, rfc3339, setConditions as setGenericConditions, type ConditionUpdate as GenericConditionUpdate } from '../runtime/conditions.ts';
 import { boundStatus } from './status-size.ts';
 import { leaversAfterFailure, leaversAfterRun } from './leavers-status.ts';
 import { syncNowToken } from './sync-now.ts';
@@ -17,47 +18,23 @@ import { lastRunAfter, serverStatus } from './server-status.ts';
 
 export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled';
 
-export interface ConditionUpdate {
-  type: ConditionType;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-}
+export type ConditionUpdate = GenericConditionUpdate<ConditionType>;
 
 /** Clipped to `max` bytes of UTF-8 (what the API server stores), with "…". */
 export function clip(text: string, max = MAX_MESSAGE): string {
   return clipBytes(text, max);
 }
 
-/** Sets conditions, moving lastTransitionTime only when a condition's status changes. */
+const ORDER: readonly ConditionType[] = ['Ready', 'DirectoryConnected', 'TruetaskConnected', 'Synced', 'Reconciling', 'Stalled'];
+
+/** Sets conditions (src/runtime/conditions.ts) in the AdSync's order, messages clipped to MAX_MESSAGE bytes. */
 export function setConditions(previous: readonly Condition[] | undefined, updates: readonly ConditionUpdate[], generation: number | undefined, now: Date): Condition[] {
-  const out = [...(previous ?? [])];
-  for (const u of updates) {
-    const i = out.findIndex((c) => c.type === u.type);
-    const old = i >= 0 ? out[i] : undefined;
-    const next: Condition = {
-      type: u.type,
-      status: u.status,
-      reason: u.reason,
-      message: clip(u.message),
-      lastTransitionTime: old && old.status === u.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-    };
-    if (i >= 0) out[i] = next;
-    else out.push(next);
-  }
-  return sortConditions(out);
-}
-
-const ORDER: Record<string, number> = { Ready: 0, DirectoryConnected: 1, TruetaskConnected: 2, Synced: 3, Reconciling: 4, Stalled: 5 };
-
-function sortConditions(list: Condition[]): Condition[] {
-  return list.sort((a, b) => (ORDER[a.type] ?? 9) - (ORDER[b.type] ?? 9));
+  return setGenericConditions(previous, updates, generation, now, { order: ORDER, maxMessageBytes: MAX_MESSAGE });
 }
 
 /** Removes conditions of the given types. */
 export function removeConditions(previous: readonly Condition[] | undefined, types: readonly ConditionType[]): Condition[] {
-  return (previous ?? []).filter((c) => !types.includes(c.type as ConditionType));
+  return removeGenericConditions(previous, types);
 }
 
 /**
@@ -86,9 +63,7 @@ export function setHealth(previous: readonly Condition[] | undefined, health: He
   }
 }
 
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
+export { rfc3339 };
 
 export interface RunContext {
   adsync: AdSync;
