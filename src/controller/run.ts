@@ -35,7 +35,7 @@ import { WorkQueue } from '../runtime/queue.ts';
 import { VersionPoller } from '../runtime/version-poller.ts';
 import { createTruetaskClient, isUserExistsError } from '../truetask/index.ts';
 import { adSyncEventRecorder } from './events.ts';
-import { Reconciler } from './reconciler.ts';
+import { apiStatusWriter, clusterSecrets, Reconciler } from './reconciler.ts';
 import { defaultSchedulePolicy, type SchedulePolicy } from './schedule.ts';
 
 /** How often the Secrets of stalled AdSyncs are read (one `get` each). */
@@ -152,8 +152,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       },
     });
     reconciler = new Reconciler({
-      custom,
-      core,
+      status: apiStatusWriter(custom),
+      secrets: clusterSecrets(core),
       events: adSyncEventRecorder(core, log, identity),
       metrics,
       logger: log,
