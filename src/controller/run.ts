@@ -28,10 +28,9 @@ import type { Logger } from '../log.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { apiStatusCode } from '../runtime/api-status.ts';
 import { startHttpServer } from '../runtime/http-server.ts';
-import { Informer } from '../runtime/informer.ts';
+import { Controller } from '../runtime/controller.ts';
 import { createLeaderElector } from '../runtime/leader.ts';
 import { annotationChanged, anyOf, deletionStarted, generationChanged } from '../runtime/predicates.ts';
-import { WorkQueue } from '../runtime/queue.ts';
 import { VersionPoller } from '../runtime/version-poller.ts';
 import { createTruetaskClient, isUserExistsError } from '../truetask/index.ts';
 import { adSyncEventRecorder } from './events.ts';
@@ -103,10 +102,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
 
-  let queue: WorkQueue | undefined;
-  let informer: Informer | undefined;
-  let poller: VersionPoller | undefined;
-  let reconciler: Reconciler | undefined;
+  /** The work of a leader: the controller, the Secret poller and the reconciler (none on a follower). */
+  let work: { controller: Controller; poller: VersionPoller; reconciler: Reconciler } | undefined;
   let leading = false;
   let stopping = false;
 
@@ -117,24 +114,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   };
 
   const startWork = (signal: AbortSignal) => {
-    const q = new WorkQueue({ concurrency: opts.concurrency, logger: log, signal, handler: (key, sig) => reconciler!.reconcile(key, sig) });
-    const inf = new Informer({
-      kubeConfig: kc,
-      resource: { group: API_GROUP, version: API_VERSION, plural: PLURAL },
-      namespaces: opts.namespaces,
-      logger: log,
-      ...(opts.watchIdleTimeoutMs ? { idleTimeoutMs: opts.watchIdleTimeoutMs } : {}),
-      ...(opts.watchTimeoutSeconds ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}),
-      onAdd: (key) => q.add(key),
-      onUpdate: (key, oldObj, newObj) => {
-        if (runPredicate(oldObj, newObj)) q.add(key);
-      },
-      onDelete: (key) => {
-        q.forget(key);
-        reconciler?.deleted(key);
-      },
-    });
-    const p = new VersionPoller({
+    const poller: VersionPoller = new VersionPoller({
       intervalMs: opts.secretPollMs ?? SECRET_POLL_MS,
       logger: log,
       readVersion: async ({ namespace, name }) => {
@@ -147,11 +127,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       },
       onChange: (key, secret) => {
         log.info({ adsync: key, secret: `${secret.namespace}/${secret.name}` }, 'a Secret of a stalled AdSync changed: running it again');
-        reconciler?.secretChanged(key);
-        q.add(key);
+        reconciler.secretChanged(key);
+        controller.enqueue(key);
       },
     });
-    reconciler = new Reconciler({
+    const reconciler: Reconciler = new Reconciler({
       status: apiStatusWriter(custom),
       secrets: clusterSecrets(core),
       events: adSyncEventRecorder(core, log, identity),
@@ -171,33 +151,39 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           beforeRequest: hooks.beforeRequest,
         }),
       isConflict: isUserExistsError,
-      lookup: (key) => inf.get(key),
-      stalled: p,
+      lookup: (key) => controller.get(key),
+      stalled: poller,
       writeConcurrency: opts.writeConcurrency,
       fence,
       policy: { ...defaultSchedulePolicy, ...opts.schedule },
     });
-    queue = q;
-    informer = inf;
-    poller = p;
-    inf.start();
-    p.start();
+    const controller = new Controller({
+      kubeConfig: kc,
+      resource: { group: API_GROUP, version: API_VERSION, plural: PLURAL },
+      namespaces: opts.namespaces,
+      logger: log,
+      concurrency: opts.concurrency,
+      predicate: runPredicate,
+      reconcile: (key, sig) => reconciler.reconcile(key, sig),
+      onDelete: (key) => reconciler.deleted(key),
+      signal,
+      idleTimeoutMs: opts.watchIdleTimeoutMs,
+      watchTimeoutSeconds: opts.watchTimeoutSeconds,
+    });
+    work = { controller, poller, reconciler };
+    controller.start();
+    poller.start();
     log.info({ namespaces: opts.namespaces?.length ? opts.namespaces : 'all', identity }, 'controller started leading: watching AdSyncs');
   };
 
   const stopWork = async () => {
-    const q = queue;
-    const w = informer;
-    const p = poller;
-    const r = reconciler;
-    queue = undefined;
-    informer = undefined;
-    poller = undefined;
-    await w?.stop();
-    await p?.stop();
-    await q?.stop();
+    const w = work;
+    work = undefined;
+    if (!w) return;
+    await w.controller.stop();
+    await w.poller.stop();
     // A follower exports no per-AdSync series: the leader's are the truth.
-    r?.forgetAll();
+    w.reconciler.forgetAll();
   };
 
   const elector = opts.leaderElect
@@ -241,7 +227,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     logger: log,
     isHealthy: () => true,
     // Ready: a follower is ready to take over; a leader once its cache is filled.
-    isReady: () => !stopping && (!leading || (informer?.hasSynced ?? false)),
+    isReady: () => !stopping && (!leading || (work?.controller.hasSynced ?? false)),
   });
 
   const abort = new AbortController();
