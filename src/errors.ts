@@ -43,7 +43,7 @@ export const truetaskReasons = [
   'TruetaskError',
 ] as const;
 
-export const configReasons = ['InvalidSpec', 'SecretNotFound', 'SecretKeyNotFound', 'InvalidSecret'] as const;
+export const configReasons = ['InvalidSpec', 'SecretNotFound', 'SecretKeyNotFound', 'InvalidSecret', 'SecretUnavailable'] as const;
 
 export type DirectoryReason = (typeof directoryReasons)[number];
 export type TruetaskReason = (typeof truetaskReasons)[number];
@@ -125,6 +125,7 @@ export const defaultHints: Partial<Record<Reason, string>> = {
     'Raise spec.ldap.timeoutSeconds (it is also the server-side time limit of each search, at most 300), narrow spec.ldap.baseDN or spec.userFilter, or have the AD admins index the attributes the filter uses; AD also caps every search at its MaxQueryDuration (LDAP policy, 120 s by default)',
   SecretNotFound: 'Create the Secret in the AdSync\'s namespace, or fix the secretRef name',
   SecretKeyNotFound: 'Add the key to the Secret, or fix the secretRef key',
+  SecretUnavailable: 'The Kubernetes API server did not return the Secret (a server error or a timeout); the run is retried with back-off',
   Unauthorized:
     'The Truetask API token is missing, unknown or expired: create one in Settings > Integrations > API Tokens and update the token Secret',
   Forbidden: 'The Truetask API token lacks permission: it needs scope Read + Write and must belong to an admin',

@@ -12,6 +12,7 @@ import { DirectorySession } from '../ldap/session.ts';
 import { runEngine, testConnection } from '../reconcile/engine.ts';
 import { gate } from '../reconcile/safeguard.ts';
 import { summarizeOUs } from '../reconcile/ou-summary.ts';
+import { withFailover } from '../ldap/failover.ts';
 import { createTruetaskClient, isUserExistsError, type TruetaskClient } from '../truetask/index.ts';
 import { describeTarget, readClusterInput, type ClusterTarget } from './cluster-input.ts';
 export { parseTarget } from './cluster-input.ts';
@@ -113,12 +114,10 @@ async function withDirectory<T>(ctx: CommandContext, fn: (session: DirectorySess
   const input = await readInput(ctx);
   const cfg = await resolveDirectoryConfig(input.adsync, secretSourceFor(input, ctx));
   if (cfg.insecure) warnInsecure(ctx, ['ldap']);
-  const session = await DirectorySession.open(cfg.ldap, ctx.logger);
-  try {
-    return await fn(session, cfg, input);
-  } finally {
-    await session.close();
-  }
+  // spec.ldap.url, then each failover DC that answers (as runs do); withFailover closes the session.
+  const { value, failedOver } = await withFailover(cfg.ldap, ctx.logger, (c, l) => DirectorySession.open(c, l), (session) => fn(session, cfg, input));
+  for (const f of failedOver) ctx.logger.warn({ url: f.url, reason: f.reason }, 'domain controller did not answer; used the next one');
+  return value;
 }
 
 export async function discoverOUsCommand(ctx: CommandContext): Promise<number> {

@@ -223,6 +223,7 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
   }
   const { startController } = await import('../controller/run.ts');
   const leaseDuration = opts.leaseDuration;
+  let lostLeadership: (() => void) | undefined;
   const controller = await startController({
     kubeConfig: kc,
     logger,
@@ -237,9 +238,21 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
     retryPeriodSeconds: Math.max(1, Math.round(leaseDuration / 7)),
     concurrency: opts.concurrency,
     writeConcurrency: opts.writeConcurrency,
+    version: packageVersion(),
+    // As controller-runtime does: a replica that lost the Lease exits (after cancelling its runs)
+    // and the Deployment restarts it clean, as a candidate.
+    onLostLeadership: () => lostLeadership?.(),
   });
   logger.info({ metrics: controller.url }, 'serving /metrics, /healthz and /readyz');
+  let code = 0;
   await new Promise<void>((resolve) => {
+    lostLeadership = () => {
+      logger.error('lost leadership: runs cancelled; exiting so that this replica restarts as a candidate');
+      code = 1;
+      // Whatever still holds the event loop (a socket being torn down), the replica goes.
+      setTimeout(() => process.exit(1), 10_000).unref();
+      void controller.stop().then(resolve);
+    };
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');
       void controller.stop().then(resolve);
@@ -251,7 +264,7 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
       resolve();
     });
   });
-  return 0;
+  return code;
 }
 
 await buildProgram().parseAsync(process.argv);

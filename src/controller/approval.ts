@@ -23,6 +23,8 @@ import type { AdSyncStatus } from '../api/status.ts';
 import type { RunReport } from '../reconcile/engine.ts';
 import type { Plan } from '../reconcile/plan.ts';
 import { gate, type Approved, type GateResult } from '../reconcile/safeguard.ts';
+import { boundStatus } from './status-size.ts';
+import { syncNowToken } from './sync-now.ts';
 import { clip, plannedUsers, rfc3339, setConditions, setHealth } from './status.ts';
 
 export interface ApprovalRequest {
@@ -36,7 +38,8 @@ export interface ApprovalRequest {
 
 export function approvalAnnotation(adsync: AdSync): string | undefined {
   const v = adsync.metadata.annotations?.[APPROVE_ANNOTATION]?.trim();
-  return v ? v : undefined;
+  // As status.lastHandledApproval records it: a value too long for the status by its hash (never a digest), so it cannot wedge the AdSync.
+  return v ? syncNowToken(v) : undefined;
 }
 
 /** What the annotation means for the next run, from the object and the status the run starts from. */
@@ -138,7 +141,8 @@ export function statusWithApproval(adsync: AdSync, status: AdSyncStatus, request
     );
     s.conditions = setHealth(conditions, { kind: 'stalled', reason: 'ApprovalRequired', message }, gen, now);
   }
-  return s;
+  // The held plan counts toward the status size bound (status-size.ts) like every other list.
+  return boundStatus(s);
 }
 
 export interface ApprovalEvent {

@@ -20,7 +20,8 @@ export type AdSyncEventReason =
   | 'FailedOver'
   | 'ApprovalRequired'
   | 'ApprovalMismatch'
-  | 'Approved';
+  | 'Approved'
+  | 'NoUsersFound';
 
 export function adSyncEventRecorder(core: CoreV1Api, logger: Logger, host?: string): EventRecorder<AdSyncEventReason> {
   return createEventRecorder<AdSyncEventReason>(core, logger, { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: KIND, component: 'truetask-adsync', host });

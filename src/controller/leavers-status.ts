@@ -5,8 +5,8 @@
  */
 import { MAX_LEAVERS, type LeaversStatus } from '../api/status.ts';
 import type { LeaversReport } from '../reconcile/leavers.ts';
-
-const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+import { clipBytes as clip } from '../runtime/clip.ts';
+import { MAX_EMAIL_BYTES, MAX_NAME_BYTES } from './status-size.ts';
 
 /** The report of a full run that succeeded. */
 export function leaversStatus(report: LeaversReport, generatedAt: string): LeaversStatus {
@@ -14,7 +14,7 @@ export function leaversStatus(report: LeaversReport, generatedAt: string): Leave
     generatedAt,
     disabled: report.disabled,
     notInDirectory: report.notInDirectory,
-    users: report.users.slice(0, MAX_LEAVERS).map((u) => ({ email: clip(u.email, 320), name: clip(u.name, 256), role: u.role, reason: u.reason })),
+    users: report.users.slice(0, MAX_LEAVERS).map((u) => ({ email: clip(u.email, MAX_EMAIL_BYTES), name: clip(u.name, MAX_NAME_BYTES), role: u.role, reason: u.reason })),
     truncated: report.users.length > MAX_LEAVERS,
     stale: false,
   };

@@ -17,7 +17,9 @@ import type { AdSyncStatus } from '../api/status.ts';
 import { resolveEngineConfig } from '../config/engine-config.ts';
 import type { TruetaskConfig } from '../config/engine-config.ts';
 import { AdSyncError, isAdSyncError } from '../errors.ts';
+import type { SecretSource } from '../config/secrets.ts';
 import { kubeSecretSource } from '../kube/secret-source.ts';
+import type { ServerIdentity } from '../ldap/server-identity.ts';
 import type { Logger } from '../log.ts';
 import { runEngine, type RunKind, type RunReport, type TruetaskPort } from '../reconcile/engine.ts';
 import type { EventRecorder, ObjectRef } from '../runtime/events.ts';
@@ -29,9 +31,12 @@ import { approvalAnnotation, approvalEvents, approvalGate, approvalRequest, held
 import type { AdSyncEventReason } from './events.ts';
 import { leaverCounts } from './leavers-status.ts';
 import { runScope, type RunScope } from './run-scope.ts';
+import { syncNowToken } from './sync-now.ts';
 import { failedOverMessage } from './server-status.ts';
 import { decide, defaultSchedulePolicy, failuresSince, nextAfterSuccess, planAfterFailure, type ObjectState, type RetryState, type SchedulePolicy, type Trigger } from './schedule.ts';
-import { rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
+import { noUsersWarning, rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
+
+const RESOURCE = { group: API_GROUP, version: API_VERSION, plural: PLURAL };
 
 /** The metrics the reconciler records (src/metrics/metrics.ts). */
 export interface ReconcileMetrics {
@@ -51,7 +56,17 @@ export interface ReconcileMetrics {
 }
 
 export interface TruetaskClientFactory {
-  (cfg: TruetaskConfig, hooks: { onRequest: (method: string, code: string) => void; logger: Logger }): TruetaskPort & { close(): Promise<void> };
+  (
+    cfg: TruetaskConfig,
+    hooks: {
+      onRequest: (method: string, code: string) => void;
+      logger: Logger;
+      /** The run's cancellation: requests in flight are aborted when it aborts. */
+      signal: AbortSignal;
+      /** Fencing, checked right before each request is sent; throws when this replica may not write. */
+      beforeRequest: () => void;
+    },
+  ): TruetaskPort & { close(): Promise<void> };
 }
 
 /** Tells the Secret poller what to watch for a stalled AdSync. */
@@ -61,9 +76,31 @@ export interface StalledWatch {
   isTracked(key: string): boolean;
 }
 
+/** Writes the change from `previous` to `next` to the status subresource (a merge patch). */
+export interface StatusWriter {
+  write(ref: { namespace: string; name: string }, previous: AdSyncStatus, next: AdSyncStatus): Promise<void>;
+}
+
+/** The Secrets of a run, read fresh; `onRead` learns each one's resourceVersion (null: not found), never its data. */
+export type SecretSourceFactory = (onRead: (namespace: string, name: string, resourceVersion: string | null) => void) => SecretSource;
+
+/** A status writer on the API server's status subresource. */
+export function apiStatusWriter(custom: CustomObjectsApi): StatusWriter {
+  return {
+    async write(ref, previous, next) {
+      await patchStatus(custom, RESOURCE, ref.namespace, ref.name, previous as Record<string, unknown>, next as Record<string, unknown>);
+    },
+  };
+}
+
+/** The cluster's Secrets, read with `get`. */
+export function clusterSecrets(core: CoreV1Api): SecretSourceFactory {
+  return (onRead) => kubeSecretSource(core, 'the cluster', onRead);
+}
+
 export interface ReconcilerDeps {
-  custom: CustomObjectsApi;
-  core: CoreV1Api;
+  status: StatusWriter;
+  secrets: SecretSourceFactory;
   events: EventRecorder<AdSyncEventReason>;
   metrics: ReconcileMetrics;
   logger: Logger;
@@ -73,12 +110,46 @@ export interface ReconcilerDeps {
   lookup: (key: string) => RawObject | undefined;
   stalled: StalledWatch;
   writeConcurrency: number;
+  /**
+   * Fencing: throws when this replica may not write any more (it does not hold an
+   * unexpired Lease). Checked right before each Truetask request and each status
+   * or event write. Default: always allowed (a single replica).
+   */
+  fence?: () => void;
   policy?: SchedulePolicy;
   now?: () => Date;
   random?: () => number;
+  /** The run itself (unit tests replace it). Default runEngine. */
+  engine?: typeof runEngine;
+  /** The spec and Secrets to a run's config (unit tests replace it). Default resolveEngineConfig. */
+  resolveConfig?: typeof resolveEngineConfig;
 }
 
-const RESOURCE = { group: API_GROUP, version: API_VERSION, plural: PLURAL };
+const NEVER = new AbortController().signal;
+
+/** One run of one AdSync: what every step of it needs. */
+interface Run {
+  key: string;
+  adsync: AdSync;
+  ref: ObjectRef;
+  state: KeyState;
+  /** The status when the run started ("in progress"): what its outcome is written over. */
+  previous: AdSyncStatus;
+  interval: number | 'manual';
+  kind: RunKind;
+  trigger: Trigger;
+  syncNow: string | undefined;
+  scope: RunScope;
+  startedAt: Date;
+  signal: AbortSignal;
+  log: Logger;
+  /** resourceVersions of the Secrets the run read (null: not found). */
+  secretVersions: Map<string, string | null>;
+  /** The DC that answered, once known. */
+  server?: ServerIdentity;
+  /** The create safeguard and approval (approval.ts): from the annotation and the status the run starts from. */
+  approval: ApprovalRequest;
+}
 
 interface KeyState {
   retry: RetryState;
@@ -101,6 +172,8 @@ export class Reconciler {
   /** Objects seen, so deleting one can drop its metrics. */
   readonly #known = new Map<string, ObjectRef>();
   readonly #state = new Map<string, KeyState>();
+  /** The cancellation of each reconcile in flight. */
+  readonly #signals = new Map<string, AbortSignal>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -112,6 +185,10 @@ export class Reconciler {
 
   #random(): number {
     return (this.#d.random ?? Math.random)();
+  }
+
+  #policy(): SchedulePolicy {
+    return this.#d.policy ?? defaultSchedulePolicy;
   }
 
   #key(key: string): KeyState {
@@ -144,7 +221,32 @@ export class Reconciler {
     for (const key of new Set([...this.#known.keys(), ...this.#state.keys()])) this.deleted(key);
   }
 
-  async reconcile(key: string): Promise<HandlerResult> {
+  /**
+   * `signal` cancels the reconcile (leadership lost): LDAP and Truetask requests
+   * in flight are aborted, nothing more is written (no status, no event: the
+   * next leader reports), and the reason is thrown.
+   */
+  async reconcile(key: string, signal: AbortSignal = NEVER): Promise<HandlerResult> {
+    this.#signals.set(key, signal);
+    try {
+      return await this.#reconcile(key, signal);
+    } finally {
+      this.#signals.delete(key);
+    }
+  }
+
+  /** Throws when a write must not happen: the reconcile was cancelled, or this replica lost the Lease. */
+  #guard(key: string): void {
+    this.#signals.get(key)?.throwIfAborted();
+    this.#d.fence?.();
+  }
+
+  async #event(key: string, ref: ObjectRef, type: 'Normal' | 'Warning', reason: AdSyncEventReason, message: string): Promise<void> {
+    this.#guard(key);
+    await this.#d.events.record(ref, type, reason, message);
+  }
+
+  async #reconcile(key: string, signal: AbortSignal): Promise<HandlerResult> {
     const raw = this.#d.lookup(key);
     if (!raw) {
       this.deleted(key);
@@ -159,7 +261,8 @@ export class Reconciler {
     if (!parsed.success) return this.#invalid(key, raw, ref, state, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     const adsync = parsed.data;
     if (state.unsaved && state.written) {
-      await patchStatus(this.#d.custom, RESOURCE, ref.namespace, ref.name, (adsync.status ?? {}) as Record<string, unknown>, state.written as Record<string, unknown>);
+      this.#guard(key);
+      await this.#d.status.write(ref, adsync.status ?? {}, state.written);
       state.unsaved = false;
     }
     const status = state.written ?? adsync.status ?? {};
@@ -173,7 +276,7 @@ export class Reconciler {
     const observed = objectState(adsync, status);
     // After a restart or a leader change the back-off resumes where it was (the count lives in memory).
     const retrying = status.conditions?.find((c) => c.type === 'Reconciling' && c.status === 'True' && c.reason === 'ProgressingWithRetry');
-    if (retrying && state.retry.failures === 0) state.retry.failures = failuresSince(Date.parse(retrying.lastTransitionTime), this.#now().getTime(), this.#d.policy ?? defaultSchedulePolicy);
+    if (retrying && state.retry.failures === 0) state.retry.failures = failuresSince(Date.parse(retrying.lastTransitionTime), this.#now().getTime(), this.#policy());
     // After a restart or a leader change a stalled AdSync's Secrets are polled again (first poll: baseline).
     if (observed.status.stalled && !state.retry.secretChanged && !this.#d.stalled.isTracked(key)) this.#d.stalled.track(key, referencedSecrets(adsync), new Map());
 
@@ -181,12 +284,12 @@ export class Reconciler {
     const decision = decide(observed, state.retry, now.getTime());
     switch (decision.action) {
       case 'suspended':
-        await this.#write(key, adsync, status, statusWhenSuspended({ adsync, now, previous: status }));
+        await this.#write(key, ref, status, statusWhenSuspended({ adsync, now, previous: status }));
         return {};
       case 'wait':
         return decision.until === undefined ? {} : { requeueAfterMs: decision.until - now.getTime() };
       case 'run':
-        return this.#run(key, adsync, ref, state, status, interval, decision.trigger, decision.syncNow);
+        return this.#run(key, adsync, ref, state, status, interval, decision.trigger, decision.syncNow, signal);
     }
   }
 
@@ -198,20 +301,21 @@ export class Reconciler {
     const reported = previous.observedGeneration === generation && previous.conditions?.some((c) => c.type === 'Stalled' && c.reason === 'InvalidSpec');
     this.#d.metrics.setReady(ref, false);
     if (reported) return {};
-    await this.#d.events.record(ref, 'Warning', 'InvalidSpec', message);
+    await this.#event(key, ref, 'Warning', 'InvalidSpec', message);
     const next = statusInvalidSpec(previous, generation, message, this.#now());
     state.written = next;
-    await patchStatus(this.#d.custom, RESOURCE, ref.namespace, ref.name, previous as Record<string, unknown>, next as Record<string, unknown>);
+    this.#guard(key);
+    await this.#d.status.write(ref, previous, next);
     return {};
   }
 
-  async #run(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', trigger: Trigger, syncNow: string | undefined): Promise<HandlerResult> {
+  /** Starts a run (status "in progress"), runs the engine, and reports its outcome. */
+  async #run(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, status: AdSyncStatus, interval: number | 'manual', trigger: Trigger, syncNow: string | undefined, signal: AbortSignal): Promise<HandlerResult> {
     const kind: RunKind = adsync.spec.mode === 'Sync' ? 'sync' : 'preview';
-    const log = this.#d.logger.child({ adsync: `${ref.namespace}/${ref.name}`, kind });
     const startedAt = this.#now();
     // In progress (kstatus InProgress). Nothing runs when this cannot be written: the outcome could not be reported either.
-    const running = statusRunStarted(previous, adsync.metadata.generation, `${kind === 'sync' ? 'sync' : 'preview'} in progress (${trigger})`, startedAt);
-    await this.#write(key, adsync, previous, running);
+    const previous = statusRunStarted(status, adsync.metadata.generation, `${kind === 'sync' ? 'sync' : 'preview'} in progress (${trigger})`, startedAt);
+    await this.#write(key, ref, status, previous);
     this.#d.stalled.untrack(key);
     state.retry.secretChanged = false;
     const scope = runScope({
@@ -219,58 +323,85 @@ export class Reconciler {
       trigger,
       fullSyncIntervalSeconds: parseFullSyncInterval(adsync.spec.fullSyncInterval) ?? 0,
       generation: adsync.metadata.generation,
-      status: previous,
+      status,
       now: startedAt.getTime(),
     });
-    log.info({ trigger, scope: scope.kind, ...(scope.kind === 'full' ? { why: scope.reason } : { sinceUSN: scope.since.highestCommittedUSN }) }, 'run started');
+    const run: Run = {
+      key,
+      adsync,
+      ref,
+      state,
+      previous,
+      interval,
+      kind,
+      trigger,
+      syncNow,
+      scope,
+      startedAt,
+      signal,
+      log: this.#d.logger.child({ adsync: `${ref.namespace}/${ref.name}`, kind }),
+      secretVersions: new Map(),
+      approval: approvalRequest(adsync, previous),
+    };
+    run.log.info({ trigger, scope: scope.kind, ...(scope.kind === 'full' ? { why: scope.reason } : { sinceUSN: scope.since.highestCommittedUSN }) }, 'run started');
 
-    // The create safeguard and approval (approval.ts): from the annotation and the status the run starts from.
-    const approval = approvalRequest(adsync, previous);
-    const secretVersions = new Map<string, string | null>();
     let client: (TruetaskPort & { close(): Promise<void> }) | undefined;
     try {
-      const source = kubeSecretSource(this.#d.core, 'the cluster', (namespace, name, rv) => secretVersions.set(`${namespace}/${name}`, rv));
-      const cfg = await resolveEngineConfig(adsync, source);
+      const source = this.#d.secrets((namespace, name, rv) => run.secretVersions.set(`${namespace}/${name}`, rv));
+      const cfg = await (this.#d.resolveConfig ?? resolveEngineConfig)(adsync, source);
       for (const target of cfg.insecure) {
-        await this.#d.events.record(ref, 'Warning', 'InsecureTLS', `TLS verification is disabled for ${target === 'ldap' ? 'the domain controller' : 'Truetask'} (insecureSkipVerify): the connection can be intercepted`);
+        await this.#event(key, ref, 'Warning', 'InsecureTLS', `TLS verification is disabled for ${target === 'ldap' ? 'the domain controller' : 'Truetask'} (insecureSkipVerify): the connection can be intercepted`);
       }
-      client = this.#d.truetaskClient(cfg.truetask, { logger: log, onRequest: (m, c) => this.#d.metrics.truetaskRequest(ref, m, c) });
-      const report = await runEngine(cfg, kind, {
-        logger: log,
+      client = this.#d.truetaskClient(cfg.truetask, {
+        logger: run.log,
+        onRequest: (m, c) => this.#d.metrics.truetaskRequest(ref, m, c),
+        signal,
+        beforeRequest: () => this.#guard(key),
+      });
+      const report = await (this.#d.engine ?? runEngine)(cfg, kind, {
+        logger: run.log,
         truetask: client,
         isConflict: this.#d.isConflict,
         concurrency: this.#d.writeConcurrency,
+        signal,
         ...(scope.kind === 'changed' ? { changedSince: scope.since } : {}),
-        ...(kind === 'sync' ? { gate: approvalGate(adsync, previous, approval) } : {}),
+        ...(kind === 'sync' ? { gate: approvalGate(adsync, previous, run.approval) } : {}),
         observer: {
           directoryError: (reason) => this.#d.metrics.ldapError(ref, reason),
+          serverIdentified: (s) => (run.server = s),
           userWritten: (k) => (k === 'create' ? this.#d.metrics.userCreated(ref) : this.#d.metrics.userPromoted(ref)),
           userFailed: () => this.#d.metrics.userFailed(ref),
         },
       });
       await client.close();
       client = undefined;
-      return await this.#succeeded(key, adsync, ref, state, running, interval, syncNow, report, secretVersions, scope, approval);
+      return await this.#succeeded(run, report);
     } catch (err) {
+      if (signal.aborted) {
+        // Cancelled (this replica stopped leading): the next leader runs it again and reports.
+        run.log.warn({ reason: signal.reason instanceof Error ? signal.reason.message : String(signal.reason) }, 'run cancelled; nothing more is written');
+        signal.throwIfAborted();
+      }
       const e = isAdSyncError(err) ? err : new AdSyncError('config', 'InvalidSpec', 'retry', `internal error: ${err instanceof Error ? err.message : String(err)}`);
-      if (!isAdSyncError(err)) log.error({ err }, 'run failed unexpectedly');
-      return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions, scope, approval);
+      if (!isAdSyncError(err)) run.log.error({ err }, 'run failed unexpectedly');
+      return await this.#failed(run, e);
     } finally {
       await client?.close();
     }
   }
 
   /** Health and next attempt after a failure; remembers what the next decision needs. */
-  #afterFailure(key: string, adsync: AdSync, state: KeyState, interval: number | 'manual', err: AdSyncError, secretVersions: ReadonlyMap<string, string | null>, reason: string = err.reason): { health: Health; next: Date | undefined } {
+  #afterFailure(run: Run, err: AdSyncError, reason: string = err.reason): { health: Health; next: Date | undefined } {
+    const { key, state } = run;
     const now = this.#now();
-    const plan = planAfterFailure(err, state.retry.failures, interval, now.getTime(), () => this.#random(), this.#d.policy ?? defaultSchedulePolicy);
+    const plan = planAfterFailure(err, state.retry.failures, run.interval, now.getTime(), () => this.#random(), this.#policy());
     state.retry.failures = plan.failures;
     const next = plan.at === undefined ? undefined : new Date(plan.at);
     if (plan.kind === 'retrying') {
       this.#d.stalled.untrack(key);
       return { health: { kind: 'retrying', message: `${reason}: attempt ${plan.failures} failed; retrying at ${rfc3339(next ?? now)}` }, next };
     }
-    this.#d.stalled.track(key, referencedSecrets(adsync), secretVersions);
+    this.#d.stalled.track(key, referencedSecrets(run.adsync), run.secretVersions);
     const when =
       next === undefined
         ? 'interval is manual: runs again when a referenced Secret or the spec changes, or on Sync Now'
@@ -278,24 +409,26 @@ export class Reconciler {
     return { health: { kind: 'stalled', reason, message: `${err.detail} (${when})` }, next };
   }
 
-  async #succeeded(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', syncNow: string | undefined, report: RunReport, secretVersions: ReadonlyMap<string, string | null>, scope: RunScope, approval: ApprovalRequest): Promise<HandlerResult> {
+  async #succeeded(run: Run, report: RunReport): Promise<HandlerResult> {
+    const { key, adsync, ref, state } = run;
     const now = this.#now();
     const a = report.apply;
     const failedRun = a !== undefined && (a.result === 'Failed' || a.abortedBy !== undefined);
     let health: Health = { kind: 'ok' };
     let next: Date | undefined;
     if (a?.abortedBy) {
-      ({ health, next } = this.#afterFailure(key, adsync, state, interval, a.abortedBy, secretVersions));
+      ({ health, next } = this.#afterFailure(run, a.abortedBy));
     } else if (a !== undefined && a.result !== 'Succeeded') {
       // Users that failed to be written: transient, retried with back-off.
-      ({ health, next } = this.#afterFailure(key, adsync, state, interval, new AdSyncError('truetask', 'TruetaskError', 'retry', `${a.failed} of ${report.plan.changes.length} planned changes failed; see status.lastSync.message`), secretVersions, a.result));
+      ({ health, next } = this.#afterFailure(run, new AdSyncError('truetask', 'TruetaskError', 'retry', `${a.failed} of ${report.plan.changes.length} planned changes failed; see status.lastSync.message`), a.result));
     } else {
       state.retry.failures = 0;
       this.#d.stalled.untrack(key);
-      const at = nextAfterSuccess(interval, now.getTime(), () => this.#random());
+      const at = nextAfterSuccess(run.interval, now.getTime(), () => this.#random());
       next = at === undefined ? undefined : new Date(at);
     }
-    const status = statusWithApproval(adsync, statusAfterRun({ adsync, now, syncNow, nextSyncAt: next, previous, health, ...(scope.kind === 'full' ? { fullReason: scope.reason } : {}) }, report), approval, report, now);
+    const scope = run.scope;
+    const status = statusWithApproval(adsync, statusAfterRun({ adsync, now, syncNow: run.syncNow, nextSyncAt: next, previous: run.previous, health, ...(scope.kind === 'full' ? { fullReason: scope.reason } : {}) }, report), run.approval, report, now);
 
     const m = this.#d.metrics;
     m.recordRun(ref, report.kind, failedRun ? 'failure' : 'success', (report.completedAt.getTime() - report.startedAt.getTime()) / 1000, report.completedAt);
@@ -317,45 +450,49 @@ export class Reconciler {
     m.setPendingApproval(ref, pendingCounts(status));
 
     const failedOver = failedOverMessage(report);
-    if (failedOver) await this.#d.events.record(ref, 'Warning', 'FailedOver', failedOver);
+    if (failedOver) await this.#event(key, ref, 'Warning', 'FailedOver', failedOver);
+    const noUsers = noUsersWarning(report);
+    if (noUsers) await this.#event(key, ref, 'Warning', 'NoUsersFound', noUsers);
     for (const g of report.directory.adminGroups) {
-      if (!g.found) await this.#d.events.record(ref, 'Warning', 'AdminGroupNotFound', `Admin group "${g.ref}" was not found in AD: check spec.adminPromotion.groups (a DN, or a sAMAccountName or cn)`);
+      if (!g.found) await this.#event(key, ref, 'Warning', 'AdminGroupNotFound', `Admin group "${g.ref}" was not found in AD: check spec.adminPromotion.groups (a DN, or a sAMAccountName or cn)`);
     }
     const message = status.lastSync && a ? status.lastSync.message : (status.conditions?.find((c) => c.type === 'Ready')?.message ?? '');
     const reason: AdSyncEventReason = !a ? 'PreviewReady' : a.result === 'Succeeded' ? 'SyncSucceeded' : a.result === 'PartiallyFailed' ? 'SyncPartiallyFailed' : 'SyncFailed';
     // A plan the safeguard held entirely wrote nothing: its event is ApprovalRequired (below), not a run result.
-    if (!heldEverything(report)) await this.#d.events.record(ref, reason === 'PreviewReady' || reason === 'SyncSucceeded' ? 'Normal' : 'Warning', reason, message);
-    for (const e of approvalEvents(approval, report, status)) await this.#d.events.record(ref, e.type, e.reason, e.message);
+    if (!heldEverything(report)) await this.#event(key, ref, reason === 'PreviewReady' || reason === 'SyncSucceeded' ? 'Normal' : 'Warning', reason, message);
+    for (const e of approvalEvents(run.approval, report, status)) await this.#event(key, ref, e.type, e.reason, e.message);
     // Status last: once it shows the run, its events and metrics are there too.
-    await this.#write(key, adsync, previous, status);
+    await this.#write(key, ref, run.previous, status);
     return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
   }
 
-  async #failed(key: string, adsync: AdSync, ref: ObjectRef, state: KeyState, previous: AdSyncStatus, interval: number | 'manual', kind: RunKind, syncNow: string | undefined, err: AdSyncError, startedAt: Date, secretVersions: ReadonlyMap<string, string | null>, scope?: RunScope, approval: ApprovalRequest = {}): Promise<HandlerResult> {
+  async #failed(run: Run, err: AdSyncError): Promise<HandlerResult> {
+    const { key, adsync, ref } = run;
     const now = this.#now();
-    const { health, next } = this.#afterFailure(key, adsync, state, interval, err, secretVersions);
-    const status = statusWithApproval(adsync, statusAfterError({ adsync, now, syncNow, nextSyncAt: next, previous, health, full: scope?.kind !== 'changed' }, err, startedAt), approval, undefined, now);
-    this.#d.metrics.recordRun(ref, kind, 'failure', (now.getTime() - startedAt.getTime()) / 1000, now);
+    const { health, next } = this.#afterFailure(run, err);
+    const status = statusWithApproval(adsync, statusAfterError({ adsync, now, syncNow: run.syncNow, nextSyncAt: next, previous: run.previous, health, full: run.scope.kind !== 'changed', server: run.server }, err, run.startedAt), run.approval, undefined, now);
+    this.#d.metrics.recordRun(ref, run.kind, 'failure', (now.getTime() - run.startedAt.getTime()) / 1000, now);
     this.#d.metrics.setReady(ref, false);
     const reason: AdSyncEventReason = err.source === 'directory' ? 'DirectoryError' : err.source === 'truetask' ? 'TruetaskError' : 'SyncFailed';
-    await this.#d.events.record(ref, 'Warning', reason, `${err.reason}: ${err.detail}`);
-    for (const e of approvalEvents(approval, undefined, status)) await this.#d.events.record(ref, e.type, e.reason, e.message);
-    await this.#write(key, adsync, previous, status);
+    await this.#event(key, ref, 'Warning', reason, `${err.reason}: ${err.detail}`);
+    for (const e of approvalEvents(run.approval, undefined, status)) await this.#event(key, ref, e.type, e.reason, e.message);
+    await this.#write(key, ref, run.previous, status);
     this.#d.logger.warn({ adsync: `${ref.namespace}/${ref.name}`, reason: err.reason, next: err.next, health: health.kind, nextAttemptAt: next?.toISOString() }, err.message);
     return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
   }
 
   /**
-   * Writes the change from `previous` to `next` as a merge patch of the status
-   * subresource. `next` is what decisions start from from now on, even when the
-   * write fails (it is retried first at the next reconcile): a run's outcome
-   * (e.g. stalled) must hold whether or not the API server took it.
+   * Writes the change from `previous` to `next` to the status. `next` is what
+   * decisions start from from now on, even when the write fails (it is retried
+   * first at the next reconcile): a run's outcome (e.g. stalled) must hold
+   * whether or not the API server took it.
    */
-  async #write(key: string, adsync: AdSync, previous: AdSyncStatus, next: AdSyncStatus): Promise<void> {
+  async #write(key: string, ref: ObjectRef, previous: AdSyncStatus, next: AdSyncStatus): Promise<void> {
+    this.#guard(key);
     const state = this.#key(key);
     state.written = next;
     state.unsaved = true;
-    await patchStatus(this.#d.custom, RESOURCE, adsync.metadata.namespace ?? 'default', adsync.metadata.name, previous as Record<string, unknown>, next as Record<string, unknown>);
+    await this.#d.status.write(ref, previous, next);
     state.unsaved = false;
   }
 }
@@ -364,7 +501,8 @@ export class Reconciler {
 export function objectState(adsync: AdSync, status: AdSyncStatus): ObjectState {
   return {
     generation: adsync.metadata.generation,
-    syncNow: adsync.metadata.annotations?.[SYNC_NOW_ANNOTATION],
+    // As status.lastHandledSyncNow records it: a value too long for the status is compared by its hash.
+    syncNow: syncNowOf(adsync.metadata.annotations?.[SYNC_NOW_ANNOTATION]),
     approve: approvalAnnotation(adsync),
     suspend: adsync.spec.suspend,
     status: {
@@ -376,4 +514,8 @@ export function objectState(adsync: AdSync, status: AdSyncStatus): ObjectState {
       stalled: status.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True') ?? false,
     },
   };
+}
+
+function syncNowOf(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : syncNowToken(value);
 }

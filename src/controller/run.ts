@@ -5,6 +5,14 @@
  * stops taking work, lets runs in flight finish (so no status is half-written),
  * and releases the Lease.
  *
+ * Fencing: a replica that stops leading (it could not renew the Lease, another
+ * holds it, or its Lease expired on the monotonic clock, e.g. after a SIGSTOP)
+ * cancels its runs at once: LDAP connections and Truetask requests in flight are
+ * aborted, and before each Truetask request and each status or event write it
+ * checks that it still holds an unexpired Lease (leader.ts holdsLease). Then
+ * onLostLeadership runs (`adsync controller` exits non-zero so that the
+ * Deployment restarts it clean, as controller-runtime does).
+ *
  * What enqueues a reconcile (Flux's predicates): a new object (also after a
  * relist, a restart or a leader change: the status says whether anything is
  * due), a new generation, a new truetask.io/sync-now or truetask.io/approve value, a deletion, a
@@ -20,18 +28,25 @@ import type { Logger } from '../log.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { apiStatusCode } from '../runtime/api-status.ts';
 import { startHttpServer } from '../runtime/http-server.ts';
-import { Informer } from '../runtime/informer.ts';
+import { Controller } from '../runtime/controller.ts';
 import { createLeaderElector } from '../runtime/leader.ts';
 import { annotationChanged, anyOf, deletionStarted, generationChanged } from '../runtime/predicates.ts';
-import { WorkQueue } from '../runtime/queue.ts';
 import { VersionPoller } from '../runtime/version-poller.ts';
 import { createTruetaskClient, isUserExistsError } from '../truetask/index.ts';
 import { adSyncEventRecorder } from './events.ts';
-import { Reconciler } from './reconciler.ts';
+import { apiStatusWriter, clusterSecrets, Reconciler } from './reconciler.ts';
 import { defaultSchedulePolicy, type SchedulePolicy } from './schedule.ts';
 
 /** How often the Secrets of stalled AdSyncs are read (one `get` each). */
 export const SECRET_POLL_MS = 30_000;
+
+/** How long a replica that lost leadership waits for its cancelled runs to end before onLostLeadership. */
+export const LOST_LEADERSHIP_GRACE_MS = 10_000;
+
+/** The User-Agent of every Truetask request of a controller. */
+export function userAgent(version: string | undefined, identity: string): string {
+  return `truetask-adsync/${version ?? 'unknown'} (${identity})`;
+}
 
 const runPredicate = anyOf(generationChanged, annotationChanged(SYNC_NOW_ANNOTATION), annotationChanged(APPROVE_ANNOTATION), deletionStarted);
 
@@ -56,10 +71,20 @@ export interface ControllerOptions {
   /** Collect Node.js process metrics (default true). */
   processMetrics?: boolean;
   watchIdleTimeoutMs?: number;
+  /** Server-side expiry of each watch (tests; default 240-360 s): the watch then resumes from its resourceVersion. */
+  watchTimeoutSeconds?: number;
   /** Retry policy (tests shorten it; the defaults are the product's). */
   schedule?: Partial<SchedulePolicy>;
   /** How often the Secrets of stalled AdSyncs are polled. Default 30 s. */
   secretPollMs?: number;
+  /** The package version, for the User-Agent `truetask-adsync/<version> (<identity>)` of Truetask requests. */
+  version?: string | undefined;
+  /**
+   * Called once this replica lost leadership and its runs were cancelled (or did
+   * not end within LOST_LEADERSHIP_GRACE_MS). `adsync controller` exits non-zero
+   * there; without it, the replica stays a candidate (tests).
+   */
+  onLostLeadership?: (() => void) | undefined;
 }
 
 export interface RunningController {
@@ -77,31 +102,19 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
 
-  let queue: WorkQueue | undefined;
-  let informer: Informer | undefined;
-  let poller: VersionPoller | undefined;
-  let reconciler: Reconciler | undefined;
+  /** The work of a leader: the controller, the Secret poller and the reconciler (none on a follower). */
+  let work: { controller: Controller; poller: VersionPoller; reconciler: Reconciler } | undefined;
   let leading = false;
   let stopping = false;
 
-  const startWork = () => {
-    const q = new WorkQueue({ concurrency: opts.concurrency, logger: log, handler: (key) => reconciler!.reconcile(key) });
-    const inf = new Informer({
-      kubeConfig: kc,
-      resource: { group: API_GROUP, version: API_VERSION, plural: PLURAL },
-      namespaces: opts.namespaces,
-      logger: log,
-      ...(opts.watchIdleTimeoutMs ? { idleTimeoutMs: opts.watchIdleTimeoutMs } : {}),
-      onAdd: (key) => q.add(key),
-      onUpdate: (key, oldObj, newObj) => {
-        if (runPredicate(oldObj, newObj)) q.add(key);
-      },
-      onDelete: (key) => {
-        q.forget(key);
-        reconciler?.deleted(key);
-      },
-    });
-    const p = new VersionPoller({
+  const agent = userAgent(opts.version, identity);
+  // Fencing: a write starts only while this replica holds an unexpired Lease.
+  const fence = (): void => {
+    if (elector && !elector.holdsLease()) throw new Error('this replica does not hold the leader Lease any more');
+  };
+
+  const startWork = (signal: AbortSignal) => {
+    const poller: VersionPoller = new VersionPoller({
       intervalMs: opts.secretPollMs ?? SECRET_POLL_MS,
       logger: log,
       readVersion: async ({ namespace, name }) => {
@@ -114,13 +127,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       },
       onChange: (key, secret) => {
         log.info({ adsync: key, secret: `${secret.namespace}/${secret.name}` }, 'a Secret of a stalled AdSync changed: running it again');
-        reconciler?.secretChanged(key);
-        q.add(key);
+        reconciler.secretChanged(key);
+        controller.enqueue(key);
       },
     });
-    reconciler = new Reconciler({
-      custom,
-      core,
+    const reconciler: Reconciler = new Reconciler({
+      status: apiStatusWriter(custom),
+      secrets: clusterSecrets(core),
       events: adSyncEventRecorder(core, log, identity),
       metrics,
       logger: log,
@@ -133,34 +146,44 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           timeoutSeconds: cfg.timeoutSeconds,
           logger: hooks.logger,
           onRequest: hooks.onRequest,
+          userAgent: agent,
+          signal: hooks.signal,
+          beforeRequest: hooks.beforeRequest,
         }),
       isConflict: isUserExistsError,
-      lookup: (key) => inf.get(key),
-      stalled: p,
+      lookup: (key) => controller.get(key),
+      stalled: poller,
       writeConcurrency: opts.writeConcurrency,
+      fence,
       policy: { ...defaultSchedulePolicy, ...opts.schedule },
     });
-    queue = q;
-    informer = inf;
-    poller = p;
-    inf.start();
-    p.start();
+    const controller = new Controller({
+      kubeConfig: kc,
+      resource: { group: API_GROUP, version: API_VERSION, plural: PLURAL },
+      namespaces: opts.namespaces,
+      logger: log,
+      concurrency: opts.concurrency,
+      predicate: runPredicate,
+      reconcile: (key, sig) => reconciler.reconcile(key, sig),
+      onDelete: (key) => reconciler.deleted(key),
+      signal,
+      idleTimeoutMs: opts.watchIdleTimeoutMs,
+      watchTimeoutSeconds: opts.watchTimeoutSeconds,
+    });
+    work = { controller, poller, reconciler };
+    controller.start();
+    poller.start();
     log.info({ namespaces: opts.namespaces?.length ? opts.namespaces : 'all', identity }, 'controller started leading: watching AdSyncs');
   };
 
   const stopWork = async () => {
-    const q = queue;
-    const w = informer;
-    const p = poller;
-    const r = reconciler;
-    queue = undefined;
-    informer = undefined;
-    poller = undefined;
-    await w?.stop();
-    await p?.stop();
-    await q?.stop();
+    const w = work;
+    work = undefined;
+    if (!w) return;
+    await w.controller.stop();
+    await w.poller.stop();
     // A follower exports no per-AdSync series: the leader's are the truth.
-    r?.forgetAll();
+    w.reconciler.forgetAll();
   };
 
   const elector = opts.leaderElect
@@ -173,14 +196,26 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         ...(opts.leaseDurationSeconds ? { leaseDurationSeconds: opts.leaseDurationSeconds } : {}),
         ...(opts.renewDeadlineSeconds ? { renewDeadlineSeconds: opts.renewDeadlineSeconds } : {}),
         ...(opts.retryPeriodSeconds ? { retryPeriodSeconds: opts.retryPeriodSeconds } : {}),
-        onStartedLeading: () => {
+        onStartedLeading: (signal) => {
           leading = true;
-          startWork();
+          startWork(signal);
         },
         onStoppedLeading: () => {
           leading = false;
-          void stopWork();
-          if (!stopping) log.warn('lost leadership: stopped running syncs');
+          // The term's signal has aborted: runs in flight are being cancelled.
+          const stopped = stopWork();
+          if (stopping) return;
+          log.warn('lost leadership: cancelled the runs in flight');
+          const onLost = opts.onLostLeadership;
+          if (!onLost) return;
+          let timer: NodeJS.Timeout | undefined;
+          const grace = new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, LOST_LEADERSHIP_GRACE_MS);
+          });
+          void Promise.race([stopped, grace]).finally(() => {
+            clearTimeout(timer);
+            onLost();
+          });
         },
       })
     : undefined;
@@ -192,7 +227,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     logger: log,
     isHealthy: () => true,
     // Ready: a follower is ready to take over; a leader once its cache is filled.
-    isReady: () => !stopping && (!leading || (informer?.hasSynced ?? false)),
+    isReady: () => !stopping && (!leading || (work?.controller.hasSynced ?? false)),
   });
 
   const abort = new AbortController();
@@ -201,7 +236,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     done = elector.run(abort.signal);
   } else {
     leading = true;
-    startWork();
+    // A single replica: SIGTERM lets runs in flight finish; nothing cancels them.
+    startWork(new AbortController().signal);
     done = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve()));
   }
 

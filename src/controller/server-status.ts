@@ -6,9 +6,16 @@
 import { MAX_MESSAGE, type LastRun, type ServerStatus } from '../api/status.ts';
 import type { ServerIdentity } from '../ldap/server-identity.ts';
 import type { RunReport } from '../reconcile/engine.ts';
+import { clipBytes } from '../runtime/clip.ts';
+import { MAX_DN_BYTES } from './status-size.ts';
 
 export function serverStatus(server: ServerIdentity): ServerStatus {
-  return { url: server.url, dsServiceName: server.dsServiceName, invocationId: server.invocationId, highestCommittedUSN: server.highestCommittedUSN };
+  return {
+    url: clipBytes(server.url, MAX_DN_BYTES),
+    dsServiceName: clipBytes(server.dsServiceName, MAX_DN_BYTES),
+    invocationId: clipBytes(server.invocationId, 64),
+    highestCommittedUSN: server.highestCommittedUSN,
+  };
 }
 
 /** The FailedOver event's message, or undefined when the first DC answered. */
@@ -28,6 +35,6 @@ export function lastRunAfter(previous: LastRun | undefined, report: Pick<RunRepo
     entriesRead: report.entriesRead ?? 0,
     at,
     ...(lastFullAt ? { lastFullAt } : {}),
-    ...(report.full && fullReason ? { reason: fullReason.slice(0, MAX_MESSAGE) } : {}),
+    ...(report.full && fullReason ? { reason: clipBytes(fullReason, MAX_MESSAGE) } : {}),
   };
 }

@@ -5,54 +5,37 @@
  */
 import type { AdSync } from '../api/adsync.ts';
 import { MAX_MESSAGE, MAX_PREVIEW_USERS, MAX_STATUS_OUS, type AdSyncStatus, type Condition, type PlannedUser } from '../api/status.ts';
+import { MAX_DN_BYTES, MAX_EMAIL_BYTES, MAX_NAME_BYTES } from './status-size.ts';
 import type { AdSyncError } from '../errors.ts';
 import type { RunReport } from '../reconcile/engine.ts';
 import type { PlannedChange } from '../reconcile/plan.ts';
+import type { ServerIdentity } from '../ldap/server-identity.ts';
+import { clipBytes } from '../runtime/clip.ts';
+import { removeConditions as removeGenericConditions, rfc3339, setConditions as setGenericConditions, type ConditionUpdate as GenericConditionUpdate } from '../runtime/conditions.ts';
+import { boundStatus } from './status-size.ts';
 import { leaversAfterFailure, leaversAfterRun } from './leavers-status.ts';
+import { syncNowToken } from './sync-now.ts';
 import { lastRunAfter, serverStatus } from './server-status.ts';
 
 export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled';
 
-export interface ConditionUpdate {
-  type: ConditionType;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-}
+export type ConditionUpdate = GenericConditionUpdate<ConditionType>;
 
+/** Clipped to `max` bytes of UTF-8 (what the API server stores), with "…". */
 export function clip(text: string, max = MAX_MESSAGE): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  return clipBytes(text, max);
 }
 
-/** Sets conditions, moving lastTransitionTime only when a condition's status changes. */
+const ORDER: readonly ConditionType[] = ['Ready', 'DirectoryConnected', 'TruetaskConnected', 'Synced', 'Reconciling', 'Stalled'];
+
+/** Sets conditions (src/runtime/conditions.ts) in the AdSync's order, messages clipped to MAX_MESSAGE bytes. */
 export function setConditions(previous: readonly Condition[] | undefined, updates: readonly ConditionUpdate[], generation: number | undefined, now: Date): Condition[] {
-  const out = [...(previous ?? [])];
-  for (const u of updates) {
-    const i = out.findIndex((c) => c.type === u.type);
-    const old = i >= 0 ? out[i] : undefined;
-    const next: Condition = {
-      type: u.type,
-      status: u.status,
-      reason: u.reason,
-      message: clip(u.message),
-      lastTransitionTime: old && old.status === u.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-    };
-    if (i >= 0) out[i] = next;
-    else out.push(next);
-  }
-  return sortConditions(out);
-}
-
-const ORDER: Record<string, number> = { Ready: 0, DirectoryConnected: 1, TruetaskConnected: 2, Synced: 3, Reconciling: 4, Stalled: 5 };
-
-function sortConditions(list: Condition[]): Condition[] {
-  return list.sort((a, b) => (ORDER[a.type] ?? 9) - (ORDER[b.type] ?? 9));
+  return setGenericConditions(previous, updates, generation, now, { order: ORDER, maxMessageBytes: MAX_MESSAGE });
 }
 
 /** Removes conditions of the given types. */
 export function removeConditions(previous: readonly Condition[] | undefined, types: readonly ConditionType[]): Condition[] {
-  return (previous ?? []).filter((c) => !types.includes(c.type as ConditionType));
+  return removeGenericConditions(previous, types);
 }
 
 /**
@@ -81,9 +64,7 @@ export function setHealth(previous: readonly Condition[] | undefined, health: He
   }
 }
 
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
+export { rfc3339 };
 
 export interface RunContext {
   adsync: AdSync;
@@ -99,12 +80,17 @@ export interface RunContext {
   full?: boolean | undefined;
   /** Why the run was a full one (status.lastRun.reason), when a changed-only run was not asked for. */
   fullReason?: string | undefined;
+  /**
+   * The DC that answered a run that then failed (status.server). Safe for
+   * changed-only runs: after a failed run the next one is a full one (run-scope.ts).
+   */
+  server?: ServerIdentity | undefined;
 }
 
 function base(ctx: RunContext): AdSyncStatus {
   const prev = ctx.previous ?? ctx.adsync.status ?? {};
   const status: AdSyncStatus = { ...prev, observedGeneration: ctx.adsync.metadata.generation ?? prev.observedGeneration };
-  if (ctx.syncNow !== undefined) status.lastHandledSyncNow = ctx.syncNow;
+  if (ctx.syncNow !== undefined) status.lastHandledSyncNow = syncNowToken(ctx.syncNow);
   if (ctx.nextSyncAt) status.nextSyncAt = rfc3339(ctx.nextSyncAt);
   else delete status.nextSyncAt;
   return status;
@@ -121,6 +107,17 @@ const previewSynced: ConditionUpdate = {
   message: 'mode is Preview: nothing is written to Truetask; set spec.mode: Sync to create and promote users',
 };
 
+/** The seed's "No users found" troubleshooting, for a full run that matched no user. */
+export const NO_USERS_HINT =
+  'No users found: check that spec.ldap.baseDN covers the container where users reside (often CN=Users,DC=...); if users lack the mail attribute, set spec.emailAttribute: userPrincipalName; verify spec.excludedOUs are not filtering out the users you expect';
+
+/** The warning for a full run that found no user to sync (undefined when it found some, or read only changes). */
+export function noUsersWarning(report: Pick<RunReport, 'full' | 'directory'>): string | undefined {
+  const d = report.directory;
+  if (!report.full || d.users > 0) return undefined;
+  return `${NO_USERS_HINT} (the filter matched ${d.users + d.excluded + d.skipped} entries: ${d.excluded} in excluded OUs, ${d.skipped} without a usable email)`;
+}
+
 export function summaryMessage(report: RunReport): string {
   const s = report.plan.summary;
   const plan = `${s.toCreate} to create, ${s.toPromote} to promote, ${s.unchanged} unchanged, ${s.skipped} skipped, ${s.excluded} excluded`;
@@ -133,8 +130,8 @@ export function summaryMessage(report: RunReport): string {
 export function plannedUsers(changes: readonly PlannedChange[]): { users: PlannedUser[]; truncated: boolean } {
   return {
     users: changes.slice(0, MAX_PREVIEW_USERS).map((c) => ({
-      email: clip(c.email, 320),
-      name: clip(c.name, 256),
+      email: clip(c.email, MAX_EMAIL_BYTES),
+      name: clip(c.name, MAX_NAME_BYTES),
       role: c.kind === 'create' ? c.role : 'admin',
       action: c.kind === 'create' ? 'Create' : 'Promote',
     })),
@@ -153,9 +150,9 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
     users: d.users,
     excluded: d.excluded,
     skipped: d.skipped,
-    organizationalUnits: ous.slice(0, MAX_STATUS_OUS).map((o) => ({ dn: clip(o.dn, 512), users: o.users, excluded: o.excluded })),
+    organizationalUnits: ous.slice(0, MAX_STATUS_OUS).map((o) => ({ dn: clip(o.dn, MAX_DN_BYTES), users: o.users, excluded: o.excluded })),
     ...(ous.length > MAX_STATUS_OUS ? { organizationalUnitsTruncated: true } : {}),
-    adminGroups: d.adminGroups.slice(0, 50).map((g) => ({ ref: clip(g.ref, 512), ...(g.dn ? { dn: clip(g.dn, 512) } : {}), found: g.found, members: g.members })),
+    adminGroups: d.adminGroups.slice(0, 50).map((g) => ({ ref: clip(g.ref, MAX_DN_BYTES), ...(g.dn ? { dn: clip(g.dn, MAX_DN_BYTES) } : {}), found: g.found, members: g.members })),
   };
   // Preview mode: the plan. Sync mode: what the plan still leaves to do after this run (the failures).
   const a = report.apply;
@@ -176,7 +173,8 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
   if (leavers) status.leavers = leavers;
   if (report.server) status.server = serverStatus(report.server);
   status.lastRun = lastRunAfter(status.lastRun, report, report.fullReason ?? ctx.fullReason);
-  const message = summaryMessage(report);
+  const noUsers = noUsersWarning(report);
+  const message = noUsers ? `${summaryMessage(report)}. ${noUsers}` : summaryMessage(report);
   const updates: ConditionUpdate[] = [
     {
       type: 'DirectoryConnected',
@@ -220,7 +218,7 @@ export function statusAfterRun(ctx: RunContext, report: RunReport): AdSyncStatus
     }
   }
   status.conditions = setHealth(setConditions(status.conditions, updates, gen, ctx.now), ctx.health ?? { kind: 'ok' }, gen, ctx.now);
-  return status;
+  return boundStatus(status);
 }
 
 /** Status after a run that failed before planning (config, AD or Truetask unreachable). */
@@ -231,6 +229,7 @@ export function statusAfterError(ctx: RunContext, err: AdSyncError, startedAt: D
   const updates: ConditionUpdate[] = [{ type: 'Ready', status: 'False', reason: err.reason, message: detail }];
   const leavers = leaversAfterFailure(status.leavers, ctx.full);
   if (leavers) status.leavers = leavers;
+  if (ctx.server) status.server = serverStatus(ctx.server);
   if (err.source === 'directory') updates.push({ type: 'DirectoryConnected', status: 'False', reason: err.reason, message: detail });
   if (err.source === 'truetask') {
     updates.push({ type: 'DirectoryConnected', status: 'True', reason: 'Connected', message: 'read the directory' });
@@ -252,7 +251,7 @@ export function statusAfterError(ctx: RunContext, err: AdSyncError, startedAt: D
     };
   }
   status.conditions = setHealth(setConditions(status.conditions, updates, gen, ctx.now), ctx.health ?? { kind: 'stalled', reason: err.reason, message: detail }, gen, ctx.now);
-  return status;
+  return boundStatus(status);
 }
 
 /** Status of a suspended object: conditions kept but Reconciling (nothing runs), no next run. */

@@ -29,7 +29,8 @@ export function kubeSecretSource(core: CoreV1Api, label = 'the cluster', onRead?
         if (code === 401 || code === 403) {
           throw configError('SecretNotFound', `Not allowed to get Secret ${namespace}/${name} in ${label} (HTTP ${code}): check RBAC`);
         }
-        throw new AdSyncError('config', 'SecretNotFound', 'retry', `Could not read Secret ${namespace}/${name} from ${label}: ${code ? `HTTP ${code}` : (err as Error).message}`);
+        // A server error, a timeout, a dropped connection: the Secret may well exist, so not SecretNotFound.
+        throw new AdSyncError('config', 'SecretUnavailable', 'retry', `Could not read Secret ${namespace}/${name} from ${label}: ${code ? `HTTP ${code}` : err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
     },
     describe: () => label,

@@ -8,7 +8,7 @@
  * DirectorySession (same time limits, error mapping and re-read from the
  * start after a dropped connection); a failure fails the whole read.
  */
-import { normalizeEmail } from '../reconcile/email.ts';
+import { normalizeEmail } from '../rules/email.ts';
 import { isWithinKey, tryParseDn, type Dn } from './dn.ts';
 import { and, equals, matchingRule, present, type Filter } from './filter.ts';
 import { firstString, type ReadConfig } from './reader.ts';

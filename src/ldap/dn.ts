@@ -203,10 +203,6 @@ export function tryParseDn(input: string): Dn | undefined {
   }
 }
 
-export function dnEquals(a: Dn, b: Dn): boolean {
-  return a.key === b.key;
-}
-
 /** True when `dn` is `ancestor` or lies anywhere below it. */
 export function isWithin(dn: Dn, ancestor: Dn): boolean {
   return isWithinKey(dn.key, ancestor.key);

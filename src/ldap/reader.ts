@@ -8,7 +8,7 @@
 import type { Entry } from 'ldapts';
 import { directoryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { nameOf } from '../reconcile/names.ts';
+import { nameOf } from '../rules/names.ts';
 import { dnKey, isDnLike, parseDn, tryParseDn } from './dn.ts';
 import { and, equals, or, present, type Filter } from './filter.ts';
 import { adminGroupMembers, DEFAULT_MEMBERSHIP_LIMITS, type MembershipLimits } from './membership.ts';

@@ -8,6 +8,9 @@
  * (ldapts would otherwise send 10 s), and the client waits a little longer than that
  * for each answer, so a DC that stops a search says so (SearchTimeLimitExceeded)
  * rather than the client giving up first.
+ *
+ * A session opened with a signal is cancelled when it aborts: the connection is
+ * closed at once (pending answers fail) and every step throws the signal's reason.
  */
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -67,17 +70,37 @@ export function tlsOptionsFor(config: LdapConnectionConfig): ConnectionOptions {
 export class DirectorySession {
   readonly #config: LdapConnectionConfig;
   readonly #logger: Logger;
+  readonly #signal: AbortSignal | undefined;
   #client: Client | undefined;
+  #connecting: Client | undefined;
 
-  private constructor(config: LdapConnectionConfig, logger: Logger) {
+  private constructor(config: LdapConnectionConfig, logger: Logger, signal: AbortSignal | undefined) {
     this.#config = config;
     this.#logger = logger;
+    this.#signal = signal;
   }
 
-  /** Connects and binds; throws a mapped AdSyncError (ConnectionRefused, TLSError, InvalidCredentials, ...). */
-  static async open(config: LdapConnectionConfig, logger: Logger): Promise<DirectorySession> {
-    const session = new DirectorySession(config, logger);
-    await session.#connect();
+  /**
+   * Connects and binds; throws a mapped AdSyncError (ConnectionRefused, TLSError, InvalidCredentials, ...).
+   * `signal` cancels the session: the connection closes and every step throws its reason.
+   */
+  static async open(config: LdapConnectionConfig, logger: Logger, signal?: AbortSignal): Promise<DirectorySession> {
+    signal?.throwIfAborted();
+    const session = new DirectorySession(config, logger, signal);
+    const cancel = () => {
+      const c = session.#connecting;
+      session.#connecting = undefined;
+      void c?.unbind().catch(() => undefined);
+      void session.#drop();
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      await session.#connect();
+    } catch (err) {
+      signal?.removeEventListener('abort', cancel);
+      signal?.throwIfAborted();
+      throw err;
+    }
     return session;
   }
 
@@ -97,18 +120,26 @@ export class DirectorySession {
       ...(cfg.url.startsWith('ldaps://') ? { tlsOptions } : {}),
       strictDN: false,
     });
+    this.#connecting = client;
     const ctx = { url: cfg.url };
     try {
       if (cfg.startTLS) await client.startTLS(tlsOptions);
     } catch (err) {
       await client.unbind().catch(() => undefined);
+      this.#signal?.throwIfAborted();
       throw mapLdapError(err, { ...ctx, phase: 'connect' });
     }
     try {
       await client.bind(cfg.bindDN, cfg.bindPassword);
     } catch (err) {
       await client.unbind().catch(() => undefined);
+      this.#signal?.throwIfAborted();
       throw mapLdapError(err, { ...ctx, phase: client.isConnected ? 'bind' : 'connect' });
+    }
+    this.#connecting = undefined;
+    if (this.#signal?.aborted) {
+      await client.unbind().catch(() => undefined);
+      throw this.#signal.reason;
     }
     this.#logger.debug({ url: cfg.url, startTLS: cfg.startTLS }, 'bound to domain controller');
     this.#client = client;
@@ -127,10 +158,12 @@ export class DirectorySession {
    */
   async step<T>(name: string, base: string, fn: (client: Client) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      this.#signal?.throwIfAborted();
       const client = this.#client ?? (await this.#connect());
       try {
         return await fn(client);
       } catch (err) {
+        this.#signal?.throwIfAborted();
         const mapped = mapLdapError(err, { phase: 'search', url: this.#config.url, baseDN: base, search: name, timeLimitSeconds: this.#config.timeoutSeconds });
         if (attempt < MAX_ATTEMPTS && isConnectionLevel(mapped)) {
           this.#logger.warn({ step: name, reason: mapped.reason, attempt }, 'LDAP connection lost; reconnecting and re-reading this step');

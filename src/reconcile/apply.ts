@@ -55,6 +55,8 @@ export interface ApplyOptions {
   /** Called once per created or promoted user (metrics). */
   onWrite?: (kind: 'create' | 'promote') => void;
   onFailure?: (failure: UserFailure) => void;
+  /** Cancels the apply: no change starts once it aborts, and applyPlan throws its reason. */
+  signal?: AbortSignal;
 }
 
 export function generatePassword(): string {
@@ -100,7 +102,10 @@ export async function applyPlan(plan: Plan, writer: UserWriter, options: ApplyOp
     log.info({ audit: true, action: 'promote', email: change.email, from: 'user', to: 'admin', dn: dns[0] }, 'user promoted to admin');
   };
 
+  const signal = options.signal;
   await mapWithConcurrency(plan.changes, options.concurrency, async (change) => {
+    // Cancelled (leadership lost): nothing more is written; what failed meanwhile is not a Truetask failure.
+    if (signal?.aborted) return;
     if (result.abortedBy) {
       fail(change, result.abortedBy);
       return;
@@ -129,8 +134,10 @@ export async function applyPlan(plan: Plan, writer: UserWriter, options: ApplyOp
         }
       }
     } catch (err) {
+      if (signal?.aborted) return;
       fail(change, err);
     }
   });
+  signal?.throwIfAborted();
   return result;
 }

@@ -9,7 +9,7 @@
  * reviewed change).
  */
 import { createHash } from 'node:crypto';
-import { normalizeEmail } from './email.ts';
+import { normalizeEmail } from '../rules/email.ts';
 import type { PlannedChange } from './plan.ts';
 
 /** Hex characters of the digest (64 bits of sha256). */

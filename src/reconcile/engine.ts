@@ -28,6 +28,8 @@ export interface TruetaskPort extends UserWriter {
 
 export interface RunObserver {
   directoryError?(reason: string): void;
+  /** The DC that answered, as soon as it is known (a run that fails later still names it). */
+  serverIdentified?(server: ServerIdentity): void;
   userWritten?(kind: 'create' | 'promote'): void;
   userFailed?(): void;
 }
@@ -56,6 +58,12 @@ export interface EngineDeps {
    * Held changes are not written; when every change is held nothing is.
    */
   gate?: (plan: Plan, full: boolean) => GateResult;
+  /**
+   * Cancels the run (e.g. this replica stopped leading): LDAP connections close,
+   * Truetask requests in flight are aborted (the Truetask port is given the same
+   * signal), no further change is applied, and runEngine throws the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ADRead {
@@ -121,11 +129,12 @@ export function syncResultOf(apply: ApplyResult, planned: number): SyncResult {
 
 async function readAD(cfg: EngineConfig, deps: EngineDeps): Promise<ADRead> {
   if (deps.readAD) return deps.readAD(cfg);
-  const open = deps.openDirectory ?? ((c: LdapConnectionConfig, l: Logger) => DirectorySession.open(c, l));
+  const open = deps.openDirectory ?? ((c: LdapConnectionConfig, l: Logger) => DirectorySession.open(c, l, deps.signal));
   try {
     const { value, failedOver } = await withFailover(cfg.ldap, deps.logger, open, async (session): Promise<ADRead> => {
       // First: the USN read now is where the next changed-only run starts, so what changes during this read is read again.
       const server = await readServerIdentity(session);
+      deps.observer?.serverIdentified?.(server);
       const scope = deps.changedSince ? changedRunOn(deps.changedSince, server) : undefined;
       if (deps.changedSince && scope?.changed) {
         const since = deps.changedSince.highestCommittedUSN;
@@ -154,6 +163,7 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   const log = deps.logger;
 
   const { read, containers, disabled, server, failedOver = [], changed, fullReason } = await readAD(cfg, deps);
+  deps.signal?.throwIfAborted();
   if (failedOver.length > 0) log.warn({ used: server?.url, failedOver }, 'failed over to another domain controller');
   const full = changed === undefined;
   if (fullReason) log.info({ reason: fullReason }, 'a full run instead of a changed-only one');
@@ -162,6 +172,7 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
   const emails = full ? [] : emailsOf(read.entries);
   const lookUp = !full && emails.length <= MAX_LOOKUPS;
   const existing = lookUp ? await lookUpUsers(emails, deps.truetask, deps.concurrency ?? 4) : await deps.truetask.listUsers();
+  deps.signal?.throwIfAborted();
 
   const adminMembers = changed ? changed.adminMembers : new Set<string>();
   if (!changed) for (const g of read.adminGroups) for (const m of g.members) adminMembers.add(m);
@@ -211,6 +222,7 @@ export async function runEngine(cfg: EngineConfig, kind: RunKind, deps: EngineDe
     isConflict: deps.isConflict,
     onWrite: (k) => deps.observer?.userWritten?.(k),
     onFailure: () => deps.observer?.userFailed?.(),
+    ...(deps.signal ? { signal: deps.signal } : {}),
   });
   const result = syncResultOf(apply, toApply.changes.length);
   log.info({ kind, result, created: apply.created, promoted: apply.promoted, failed: apply.failed, ...(gated?.held ? { held: gated.held.changes.length } : {}) }, 'sync applied');

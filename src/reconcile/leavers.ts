@@ -13,7 +13,7 @@
  * with that email, else `NotInDirectory`.
  */
 import type { DisabledAccounts } from '../ldap/disabled-accounts.ts';
-import { emailProblem, normalizeEmail } from './email.ts';
+import { emailProblem, normalizeEmail } from '../rules/email.ts';
 import type { ExistingUser } from './plan.ts';
 
 export type LeaverReason = 'Disabled' | 'NotInDirectory';

@@ -5,7 +5,7 @@
  */
 import type { DirectoryEntry } from '../ldap/reader.ts';
 import { mapWithConcurrency } from '../util/concurrency.ts';
-import { emailProblem, normalizeEmail } from './email.ts';
+import { emailProblem, normalizeEmail } from '../rules/email.ts';
 import type { WrittenUser } from './apply.ts';
 import type { ExistingUser } from './plan.ts';
 

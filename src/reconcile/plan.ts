@@ -3,9 +3,9 @@
  * sync makes (rules 1-5 and 8-11 of the spec). It never plans a downgrade, never
  * touches an owner, and planning again after applying a plan yields no change.
  */
-import { dnKey, isWithinKey, parseDn, type Dn } from '../ldap/dn.ts';
+import { dnKey, isWithinKey, type Dn } from '../ldap/dn.ts';
 import type { DirectoryEntry } from '../ldap/reader.ts';
-import { emailProblem, normalizeEmail } from './email.ts';
+import { emailProblem, normalizeEmail } from '../rules/email.ts';
 
 export type Role = 'owner' | 'admin' | 'user';
 
@@ -167,7 +167,3 @@ export function plan(input: PlanInput): Plan {
   return { rows, changes, summary };
 }
 
-/** Parses spec.excludedOUs; a value that is not a DN is a spec error for the caller to report. */
-export function parseExcludedOUs(values: readonly string[]): Dn[] {
-  return values.map((v) => parseDn(v));
-}

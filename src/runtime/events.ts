@@ -5,12 +5,13 @@
  */
 import { PatchStrategy, setHeaderOptions, type CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { clipBytes } from './clip.ts';
 
-/** Event messages are cut to this many characters. */
+/** Event messages are cut to this many bytes of UTF-8. */
 export const MAX_EVENT_MESSAGE = 1024;
 
 function clip(text: string, max = MAX_EVENT_MESSAGE): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  return clipBytes(text, max);
 }
 
 export interface ObjectRef {

@@ -1,10 +1,10 @@
 /**
  * List-then-watch of one kind of custom object, in all namespaces or in each
- * configured one, kept in a cache; robust like client-go's reflector: a failed
- * list or watch is retried with the project's back-off; 410 Gone relists; a
- * watch silent for longer than `idleTimeoutMs` is restarted; the server ends
- * each watch after a randomised timeout, which just resumes from the last
- * resourceVersion. Handlers get the old object on updates and deletes, so the
+ * configured one, kept in a cache; robust like client-go's reflector: one LIST,
+ * then watches with bookmarks, each resumed from the last resourceVersion seen
+ * (an event or a bookmark) when the server ends it (timeoutSeconds), when it
+ * stays silent for longer than `idleTimeoutMs`, or after a failure (warned,
+ * backed off). Only 410 Gone (the resourceVersion was compacted away) relists. Handlers get the old object on updates and deletes, so the
  * caller's predicates can tell what changed (a relist reports what it missed as
  * updates and deletes too).
  */
@@ -44,11 +44,38 @@ export interface InformerOptions extends InformerHandlers {
   /** Namespaces to watch; undefined or empty: all. */
   namespaces?: readonly string[] | undefined;
   logger: Logger;
+  /**
+   * A watch with no event and no bookmark for this long is resumed from its last
+   * resourceVersion (a half-open connection). Must exceed the API server's
+   * bookmark period (about a minute). Default 3 min.
+   */
   idleTimeoutMs?: number;
+  /** Server-side expiry of each watch (default 240-360 s, randomised); the watch is then resumed. */
+  watchTimeoutSeconds?: number;
+  /** Replaces client-node's Watch (unit tests). */
+  watchFactory?: () => WatchLike;
+  /** Replaces the list (unit tests). */
+  list?: (namespace: string | undefined) => Promise<{ resourceVersion: string; items: RawObject[] }>;
+  /** Waits between retries (unit tests); resolves early when signal aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Back-off of failed lists/watches: 500 ms doubling up to this. Default 30 s. */
   maxBackoffMs?: number;
   random?: () => number;
 }
+
+/** What the informer uses of client-node's Watch. */
+export interface WatchLike {
+  requestTimeoutMs: number;
+  watch(
+    path: string,
+    query: Record<string, unknown>,
+    callback: (type: string, obj: never) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController>;
+}
+
+/** Three bookmark periods of the API server. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 3 * 60_000;
 
 export function keyOf(obj: RawObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
@@ -107,6 +134,7 @@ export class Informer {
   }
 
   async #list(namespace: string | undefined): Promise<{ resourceVersion: string; items: RawObject[] }> {
+    if (this.#opts.list) return this.#opts.list(namespace);
     const api = this.#opts.kubeConfig.makeApiClient(CustomObjectsApi);
     const { group, version, plural } = this.#opts.resource;
     const items: RawObject[] = [];
@@ -152,75 +180,78 @@ export class Informer {
     const log = this.#opts.logger.child({ resource: this.#opts.resource.plural, scope: namespace ?? '*' });
     const policy = { baseDelayMs: 500, maxDelayMs: this.#opts.maxBackoffMs ?? 30_000 };
     const signal = this.#abort.signal;
+    const sleepFor = this.#opts.sleep ?? sleep;
     let failures = 0;
+    /** Where the next watch starts (the last resourceVersion seen, also by a watch that failed); undefined: list first. */
+    const cursor: { rv: string | undefined } = { rv: undefined };
     while (!signal.aborted) {
       try {
-        const list = await this.#list(namespace);
-        if (signal.aborted) return;
-        this.#replace(namespace, list.items);
-        this.#synced.add(namespace ?? '*');
-        let rv = list.resourceVersion;
-        failures = 0;
-        while (!signal.aborted) {
-          rv = await this.#watchOnce(namespace, rv, log);
+        if (cursor.rv === undefined) {
+          const list = await this.#list(namespace);
+          if (signal.aborted) return;
+          this.#replace(namespace, list.items);
+          this.#synced.add(namespace ?? '*');
+          cursor.rv = list.resourceVersion;
           failures = 0;
         }
+        // Ended by the server (timeoutSeconds) or silent for too long: resumed from where it was, no relist.
+        await this.#watchOnce(namespace, cursor as { rv: string }, log);
+        failures = 0;
       } catch (err) {
         if (signal.aborted) return;
         if (err instanceof GoneError) {
           log.info('watch expired (410 Gone); relisting');
+          cursor.rv = undefined;
           continue;
         }
         failures++;
         const delay = backoffDelayMs(failures, policy, this.#opts.random);
-        log.warn({ err: err instanceof Error ? err.message : String(err), failures, retryInMs: delay }, 'list/watch failed; retrying');
-        await sleep(delay, signal);
+        log.warn({ err: err instanceof Error ? err.message : String(err), failures, retryInMs: delay, relist: cursor.rv === undefined }, cursor.rv === undefined ? 'list failed; retrying' : 'watch failed; retrying from the last resourceVersion');
+        await sleepFor(delay, signal);
       }
     }
   }
 
-  /** One watch from `rv`; resolves with the last resourceVersion seen when it ends normally. */
-  async #watchOnce(namespace: string | undefined, rv: string, log: Logger): Promise<string> {
-    const idleMs = this.#opts.idleTimeoutMs ?? 10 * 60_000;
+  /**
+   * One watch from `cursor.rv`, which follows every event and bookmark; resolves
+   * when the server ends it or it stays silent (no event, no bookmark) for
+   * idleTimeoutMs; rejects with GoneError on 410 and with the error on a real failure.
+   */
+  async #watchOnce(namespace: string | undefined, cursor: { rv: string }, log: Logger): Promise<void> {
+    const idleMs = this.#opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     const random = this.#opts.random ?? Math.random;
-    let last = rv;
-    let idleTimer: NodeJS.Timeout | undefined;
+    const timeoutSeconds = this.#opts.watchTimeoutSeconds ?? Math.round(240 + 120 * random());
     let controller: AbortController | undefined;
-    let idle = false;
-    const resetIdle = () => {
-      if (idleTimer) clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => {
-        idle = true;
-        log.warn({ idleMs }, 'watch silent for too long; restarting it');
-        controller?.abort();
-      }, idleMs);
-    };
     try {
-      return await new Promise<string>((resolve, reject) => {
+      await new Promise<void>((resolve, reject) => {
         let gone = false;
-        const watch = new Watch(this.#opts.kubeConfig);
-        resetIdle();
+        // client-node 2.0.1 aborts a watch after requestTimeoutMs without data (default 30 s, shorter than
+        // the server's bookmark period), a field its typings mark private: make it the inactivity timeout.
+        const watch = this.#opts.watchFactory ? this.#opts.watchFactory() : (new Watch(this.#opts.kubeConfig) as unknown as WatchLike);
+        watch.requestTimeoutMs = idleMs;
         watch
           .watch(
             this.#path(namespace),
-            { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: Math.round(240 + 120 * random()) },
+            { resourceVersion: cursor.rv, allowWatchBookmarks: true, timeoutSeconds },
             (type: string, obj: RawObject & { code?: number }) => {
-              resetIdle();
               if (type === 'ERROR') {
                 if (obj.code === 410) gone = true;
                 return;
               }
               const objRv = obj.metadata?.resourceVersion;
-              if (objRv) last = objRv;
+              if (objRv) cursor.rv = objRv;
               if (type === 'BOOKMARK') return;
               const key = keyOf(obj);
               if (type === 'DELETED') this.#remove(key);
               else this.#upsert(key, obj);
             },
             (err: unknown) => {
-              if (gone) reject(new GoneError('410 Gone'));
-              else if (err && !idle && !this.#abort.signal.aborted) reject(err instanceof Error ? err : new Error(String(err)));
-              else resolve(last);
+              if (gone || (err as { statusCode?: unknown } | null)?.statusCode === 410) reject(new GoneError('410 Gone'));
+              else if (this.#abort.signal.aborted || !err) resolve();
+              else if (isTimeout(err)) {
+                log.info({ idleMs }, 'watch silent for too long (no event, no bookmark); resuming it from the last resourceVersion');
+                resolve();
+              } else reject(err instanceof Error ? err : new Error(String(err)));
             },
           )
           .then(
@@ -233,8 +264,11 @@ export class Informer {
           );
       });
     } finally {
-      if (idleTimer) clearTimeout(idleTimer);
       if (controller) this.#watches.delete(controller);
     }
   }
+}
+
+function isTimeout(err: unknown): boolean {
+  return (err as { name?: unknown } | null)?.name === 'TimeoutError';
 }

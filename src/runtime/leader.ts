@@ -10,6 +10,16 @@
 //  - release() (shutdown) stops the loop and frees the Lease so another replica
 //    takes over at once instead of after leaseDuration.
 //
+// Fencing: holdsLease() says whether this replica may still write. It is true
+// while the last successful write of the Lease (acquire or renewal) was *sent*
+// less than renewDeadline ago on the monotonic clock, which keeps running while
+// the process is stopped (SIGSTOP, a long GC pause, a frozen VM). Another
+// replica takes over only after leaseDuration without a renewal, measured from
+// when it saw one, so a replica that passes the check has leaseDuration -
+// renewDeadline for its request to land. When the check fails, leadership ends
+// at once (the term's signal aborts) even if the renew loop has not run yet:
+// after a freeze, I/O callbacks can run before timers.
+//
 // Expiry: a Lease held by another is expired when renewTime + leaseDuration <= now
 // AND, if this candidate has seen the record change (a renewal) since it started
 // watching, at least leaseDuration has passed since that change on the local
@@ -52,6 +62,8 @@ export interface LeaderElectorOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** In [0,1): jitter of acquire retries (tests). Default Math.random. */
   random?: () => number;
+  /** Monotonic clock in ms, for fencing (tests). Default performance.now(). */
+  monotonic?: () => number;
 }
 
 export interface LeaderElector {
@@ -61,6 +73,13 @@ export interface LeaderElector {
    */
   run(signal: AbortSignal): Promise<void>;
   isLeader(): boolean;
+  /**
+   * Fencing, checked right before each write: true while this replica leads and
+   * its last Lease write was sent less than renewDeadline ago (monotonic clock).
+   * When false and a term was running, the term ends now (its signal aborts,
+   * onStoppedLeading runs) before this returns.
+   */
+  holdsLease(): boolean;
   /**
    * Stops run() (and leading), then, if this replica holds the Lease, frees it
    * (holderIdentity cleared, leaseDurationSeconds 1) so another replica can take
@@ -133,6 +152,7 @@ export function createLeaderElector(opts: LeaderElectorOptions): LeaderElector {
   const nowMs = () => now().getTime();
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
+  const monotonic = opts.monotonic ?? (() => performance.now());
   const log = opts.logger.child({ lease: `${namespace}/${name}`, identity });
 
   /** The Lease as last read or written (its resourceVersion is the base of the next write). */
@@ -142,6 +162,8 @@ export function createLeaderElector(opts: LeaderElectorOptions): LeaderElector {
   let term: AbortController | undefined;
   let running: { stop: AbortController; done: Promise<void> } | undefined;
   let lastWarning = '';
+  /** Monotonic time until which the last Lease write lets this replica write (fencing). */
+  let validUntil = Number.NEGATIVE_INFINITY;
 
   const warn = (msg: string, detail: string) => {
     // Don't repeat the same warning every retry period.
@@ -295,6 +317,9 @@ export function createLeaderElector(opts: LeaderElectorOptions): LeaderElector {
     for (;;) {
       await sleep(retryMs, signal);
       if (signal.aborted) return 'shutting down';
+      // Ended by holdsLease() (the Lease expired on the monotonic clock before it was renewed).
+      if (!term) return 'the Lease was not renewed in time';
+      const sentAt = monotonic();
       const result = await bounded(renewOnce(), lastRenew + renewDeadlineMs - nowMs(), signal, sleep);
       if (signal.aborted) return 'shutting down';
       const outcome: RenewOutcome = result === TIMED_OUT ? { kind: 'timeout' } : result;
@@ -302,6 +327,7 @@ export function createLeaderElector(opts: LeaderElectorOptions): LeaderElector {
         case 'renewed':
           written(outcome.lease);
           lastRenew = nowMs();
+          validUntil = sentAt + renewDeadlineMs;
           continue;
         case 'lost':
           return outcome.holder ? `the Lease is now held by ${outcome.holder}` : 'the Lease was deleted';
@@ -319,9 +345,12 @@ export function createLeaderElector(opts: LeaderElectorOptions): LeaderElector {
     try {
       while (!signal.aborted) {
         // A hung request must neither block shutdown nor the next attempt.
+        const sentAt = monotonic();
         const acquired = await bounded(tryAcquire(), renewDeadlineMs, signal, sleep);
         if (acquired === true) {
           if (signal.aborted) break;
+          validUntil = sentAt + renewDeadlineMs;
+          if (monotonic() >= validUntil) continue;
           startLeading();
           const reason = await lead(signal);
           stopLeading(reason);
@@ -382,6 +411,13 @@ export function createLeaderElector(opts: LeaderElectorOptions): LeaderElector {
 
     isLeader() {
       return term !== undefined;
+    },
+
+    holdsLease() {
+      if (term === undefined) return false;
+      if (monotonic() < validUntil) return true;
+      stopLeading(`the Lease was not renewed within ${renewDeadlineSeconds}s (monotonic clock)`);
+      return false;
     },
 
     async release() {

@@ -18,7 +18,13 @@ export interface HandlerResult {
 
 export interface QueueOptions {
   concurrency: number;
-  handler: (key: string) => Promise<HandlerResult>;
+  /** `signal` is the queue's: it aborts when the work must stop now (e.g. leadership lost). */
+  handler: (key: string, signal: AbortSignal) => Promise<HandlerResult>;
+  /**
+   * Cancels the queue's work: handlers in flight see it abort, no key starts
+   * afterwards. (stop() alone lets runs in flight finish.)
+   */
+  signal?: AbortSignal;
   logger: Logger;
   /** Back-off of keys whose handler threw. Default 1 s doubling up to 5 min. */
   errorBackoff?: BackoffPolicy;
@@ -36,9 +42,13 @@ export class WorkQueue {
   readonly #idleWaiters: Array<() => void> = [];
   #stopped = false;
 
+  readonly #signal: AbortSignal;
+
   constructor(options: QueueOptions) {
     this.#opts = options;
     this.#errorBackoff = options.errorBackoff ?? { baseDelayMs: 1000, maxDelayMs: 5 * 60_000 };
+    this.#signal = options.signal ?? new AbortController().signal;
+    this.#signal.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
   /** Queues `key` now. Added while it runs, it runs once more afterwards. */
@@ -124,14 +134,15 @@ export class WorkQueue {
   async #run(key: string): Promise<void> {
     let requeueAfterMs: number | undefined;
     try {
-      const result = await this.#opts.handler(key);
+      const result = await this.#opts.handler(key, this.#signal);
       this.#errors.delete(key);
       requeueAfterMs = result.requeueAfterMs;
     } catch (err) {
+      // Cancelled (the queue's signal aborted): not a failure, and the queue has stopped.
       const errors = (this.#errors.get(key) ?? 0) + 1;
       this.#errors.set(key, errors);
       requeueAfterMs = backoffDelayMs(errors, this.#errorBackoff, this.#opts.random);
-      this.#opts.logger.warn({ key, errors, retryInMs: requeueAfterMs, err: err instanceof Error ? err.message : String(err) }, 'handler failed; backing off');
+      if (!this.#signal.aborted) this.#opts.logger.warn({ key, errors, retryInMs: requeueAfterMs, err: err instanceof Error ? err.message : String(err) }, 'handler failed; backing off');
     } finally {
       this.#inFlight.delete(key);
     }

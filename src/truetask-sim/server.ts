@@ -24,6 +24,17 @@ export interface CreateAttempt {
   status: number | 'dropped';
 }
 
+/** One request as it arrived (before any latency or fault), for tests that tell clients apart. */
+export interface ReceivedRequest {
+  /** Date.now() when the request's headers arrived. */
+  at: number;
+  method: string;
+  /** Path without the query. */
+  path: string;
+  /** The User-Agent header ('' when absent). */
+  userAgent: string;
+}
+
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Beyond this the simulator stops reading and drops the connection. */
 const HARD_BODY_LIMIT = 8 * 1024 * 1024;
@@ -66,6 +77,8 @@ export interface TruetaskSimulator {
    * answer (201, 409, a fault): the create attempts, not only the users stored.
    */
   createAttempts(): CreateAttempt[];
+  /** Every request received, oldest first (when, method, path, User-Agent; nothing else of it). */
+  received(): ReceivedRequest[];
   /** How many faults were injected so far. */
   faultCounts(): FaultCounts;
   close(): Promise<void>;
@@ -138,6 +151,7 @@ function readBody(req: IncomingMessage): Promise<{ text: string; tooLarge: boole
 export async function startTruetaskSimulator(options: TruetaskSimulatorOptions): Promise<TruetaskSimulator> {
   const seed = options.seed ?? 1;
   const faultRandom = mulberry32(seed);
+  const received: ReceivedRequest[] = [];
   const cost = options.passwordHashCost;
   if (cost !== undefined && !(Number.isInteger(cost) && cost >= 2 && (cost & (cost - 1)) === 0)) throw new Error('passwordHashCost must be a power of two >= 2');
   const store = createStore(options.users ?? [], mulberry32(seed ^ 0x5bd1e995), cost);
@@ -273,6 +287,7 @@ export async function startTruetaskSimulator(options: TruetaskSimulatorOptions):
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
+    received.push({ at: Date.now(), method, path: (req.url ?? '/').split('?')[0] ?? '/', userAgent: req.headers['user-agent'] ?? '' });
     total++;
     byMethod.set(method, (byMethod.get(method) ?? 0) + 1);
     const url = new URL(req.url ?? '/', 'http://simulator.invalid');
@@ -363,6 +378,7 @@ export async function startTruetaskSimulator(options: TruetaskSimulatorOptions):
     requests: (method) => (method === undefined ? total : (byMethod.get(method.toUpperCase()) ?? 0)),
     faultCounts: () => ({ ...counts }),
     createAttempts: () => attempts.map((a) => ({ ...a })),
+    received: () => received.map((r) => ({ ...r })),
     close() {
       closing = true;
       return new Promise<void>((resolve) => {

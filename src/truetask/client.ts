@@ -37,8 +37,14 @@ export interface TruetaskClientOptions {
   onRequest?: ((method: string, code: string) => void) | undefined;
   /** Jitter source in [0, 1) (default Math.random). */
   random?: (() => number) | undefined;
-  /** How to wait between attempts (default setTimeout). */
-  sleep?: ((ms: number) => Promise<void>) | undefined;
+  /** How to wait between attempts (default setTimeout); resolves early when `signal` aborts. */
+  sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
+  /** User-Agent of every request, e.g. `truetask-adsync/0.1.0 (pod-name)` (default `truetask-adsync`). */
+  userAgent?: string | undefined;
+  /** Cancels every request in flight and every retry. */
+  signal?: AbortSignal | undefined;
+  /** Checked right before each request is sent (fencing); throwing stops it before it is sent. */
+  beforeRequest?: (() => void) | undefined;
 }
 
 /** A listed user, reduced to what a sync plans with (100,000 of them are held at once). */
@@ -75,7 +81,10 @@ export function createTruetaskClient(options: TruetaskClientOptions): TruetaskCl
     logger: options.logger,
     onRequest: options.onRequest,
     random: options.random ?? Math.random,
-    sleep: options.sleep ?? ((ms: number) => sleep(ms)),
+    sleep: options.sleep ?? ((ms: number, signal?: AbortSignal) => sleep(ms, signal)),
+    userAgent: options.userAgent,
+    signal: options.signal,
+    beforeRequest: options.beforeRequest,
   });
   const token = options.token;
 

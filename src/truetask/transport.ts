@@ -22,7 +22,17 @@ export interface TransportOptions {
   logger?: Logger | undefined;
   onRequest?: ((method: string, code: string) => void) | undefined;
   random: () => number;
-  sleep: (ms: number) => Promise<void>;
+  /** Waits between attempts; resolves early when `signal` aborts. */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Sent as User-Agent on every request. */
+  userAgent?: string | undefined;
+  /** Cancels every request in flight and any retry (the run is cancelled). */
+  signal?: AbortSignal | undefined;
+  /**
+   * Checked right before each attempt is sent (fencing: may this process still
+   * write?); throwing stops the request before anything reaches Truetask.
+   */
+  beforeRequest?: (() => void) | undefined;
 }
 
 export interface HttpRequest {
@@ -89,6 +99,7 @@ export function createTransport(options: TransportOptions): Transport {
     const headers: Record<string, string> = {
       authorization: `Bearer ${options.token}`,
       accept: 'application/json',
+      'user-agent': options.userAgent ?? 'truetask-adsync',
     };
     let payload: string | undefined;
     if (req.body !== undefined) {
@@ -96,22 +107,27 @@ export function createTransport(options: TransportOptions): Transport {
       headers['content-type'] = 'application/json';
     }
     const { maxAttempts } = options.retry;
+    const signal = options.signal;
     for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      options.beforeRequest?.();
       const started = Date.now();
       let status: number;
       let text: string;
       let retryAfterHeader: string | string[] | undefined;
       try {
-        const res = await agent.request({ origin, path: fullPath, method: req.method, headers, body: payload });
+        const res = await agent.request({ origin, path: fullPath, method: req.method, headers, body: payload, ...(signal ? { signal } : {}) });
         status = res.statusCode;
         retryAfterHeader = res.headers['retry-after'];
         text = await res.body.text();
       } catch (err) {
+        // Cancelled: not a Truetask failure, nothing to retry.
+        signal?.throwIfAborted();
         const failure: TransportFailure = classifyTransportError(err, secretsOf(req));
         options.onRequest?.(req.method, 'error');
         log?.debug({ method: req.method, path: fullPath, attempt, error: failure.code, durationMs: Date.now() - started }, 'truetask request failed');
         if (!failure.retryable || attempt >= maxAttempts) throw transportError(failure, what, attempt);
-        await options.sleep(backoffDelayMs(attempt, options.retry, options.random));
+        await options.sleep(backoffDelayMs(attempt, options.retry, options.random), signal);
         continue;
       }
       options.onRequest?.(req.method, String(status));
@@ -127,7 +143,7 @@ export function createTransport(options: TransportOptions): Transport {
           throw truetaskError('TruetaskUnavailable', 'backoff', `Truetask answered ${what} with ${status} ${attempt} times in a row`);
         }
         const delay = (status === 429 || status === 503) && retryAfterMs !== undefined ? retryAfterMs : backoffDelayMs(attempt, options.retry, options.random);
-        await options.sleep(delay);
+        await options.sleep(delay, signal);
         continue;
       }
       return { status, text, what, attempts: attempt };

@@ -301,6 +301,18 @@ describe('discover', () => {
     expect(by('OU=Service Accounts')).toMatchObject({ users: 4, excluded: true });
   });
 
+  it('tries the failover DCs when the first one does not answer (ous and groups)', async () => {
+    const ldap = { url: 'ldaps://127.0.0.1:1', failover: [{ url: ad.ldapsUrl }] };
+    const r = await cli(['discover', 'ous'], { ldap }, ['-o', 'json']);
+    expect(r.code).toBe(0);
+    const ous = (JSON.parse(r.stdout) as { organizationalUnits: Array<{ dn: string; users: number }> }).organizationalUnits;
+    expect(ous.find((o) => o.dn.toLowerCase() === `OU=Staff,${D}`.toLowerCase())).toMatchObject({ users: 263 });
+    expect(r.stderr).toContain('ldaps://127.0.0.1:1');
+    const g = await cli(['discover', 'groups'], { ldap }, ['-o', 'json']);
+    expect(g.code).toBe(0);
+    expect((JSON.parse(g.stdout) as { groups: Array<{ name: string }> }).groups.map((x) => x.name)).toContain('IT-Admins');
+  });
+
   it('lists groups, marking the admin groups of the spec', async () => {
     const r = await cli(['discover', 'groups'], {}, ['-o', 'json']);
     const groups = (JSON.parse(r.stdout) as { groups: Array<{ name: string; adminGroup: boolean; security: boolean }> }).groups;

@@ -80,7 +80,7 @@ describe('the runtime informer', () => {
     await custom.deleteNamespacedCustomObject({ ...G, namespace, name: 'before' });
     await waitFor('the delete', () => seen.includes(`delete ${namespace}/before before`));
     expect(w.keys()).toEqual([`${namespace}/after`]);
-    expect(lines.filter((l) => l.includes('list/watch failed'))).toEqual([]);
+    expect(lines.filter((l) => l.includes('failed; retrying'))).toEqual([]);
   });
 
   it('backs off and keeps retrying while the API server cannot be reached', async () => {
@@ -95,8 +95,8 @@ describe('the runtime informer', () => {
     const w = new Informer({ kubeConfig: kc, resource: G, logger, maxBackoffMs: 400, onAdd: () => undefined, onUpdate: () => undefined, onDelete: () => undefined });
     watchers.push(w);
     w.start();
-    await waitFor('three failed attempts', () => lines.filter((l) => l.includes('list/watch failed')).length >= 3, { timeoutMs: 10_000 });
-    const delays = lines.filter((l) => l.includes('list/watch failed')).map((l) => (JSON.parse(l) as { retryInMs: number }).retryInMs);
+    await waitFor('three failed attempts', () => lines.filter((l) => l.includes('list failed; retrying')).length >= 3, { timeoutMs: 10_000 });
+    const delays = lines.filter((l) => l.includes('list failed; retrying')).map((l) => (JSON.parse(l) as { retryInMs: number }).retryInMs);
     // the project's back-off: 500 ms doubling, capped here at 400 ms, over the upper half of each step
     expect(delays.every((d) => d >= 200 && d <= 400)).toBe(true);
     expect(w.hasSynced).toBe(false);

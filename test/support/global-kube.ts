@@ -10,12 +10,27 @@ declare module 'vitest' {
     kubeconfigPath: string;
     kubeServer: string;
     kubeBinDir: string;
+    /** The API server's audit log: list and watch of AdSyncs (test/support/audit.ts reads it). */
+    kubeAuditLog: string;
   }
 }
 
+/** Audited: lists and watches of AdSyncs only (what the informer does), at Metadata level. */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [list, watch]
+    resources:
+      - group: truetask.io
+        resources: [adsyncs]
+  - level: None
+`;
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const t0 = performance.now();
-  const apiServer = await startApiServer();
+  const apiServer = await startApiServer({ auditPolicy: AUDIT_POLICY });
   console.error(`[global-kube] kube-apiserver ready at ${apiServer.server} in ${Math.round(performance.now() - t0)} ms (kubeconfig ${apiServer.kubeconfigPath})`);
 
   const previousKubeconfig = process.env.KUBECONFIG;
@@ -23,6 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('kubeconfigPath', apiServer.kubeconfigPath);
   project.provide('kubeServer', apiServer.server);
   project.provide('kubeBinDir', apiServer.binDir);
+  project.provide('kubeAuditLog', apiServer.auditLogPath ?? '');
 
   return async () => {
     await apiServer.stop();

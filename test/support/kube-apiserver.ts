@@ -29,6 +29,11 @@ export interface StartApiServerOptions {
   etcdArgs?: string[];
   /** Where the temp dir is created. Default os.tmpdir(). */
   tmpRoot?: string;
+  /**
+   * An audit policy (YAML of an audit.k8s.io/v1 Policy): the API server then writes
+   * its audit log, one JSON event a line, to `auditLogPath`.
+   */
+  auditPolicy?: string;
 }
 
 export interface KubectlResult {
@@ -54,6 +59,8 @@ export interface ApiServer {
   /** Temp dir with certs, kubeconfig, etcd data and the logs (etcd.log, kube-apiserver.log). */
   dir: string;
   etcdUrl: string;
+  /** The audit log (JSON lines), when started with an auditPolicy. */
+  auditLogPath?: string;
   /** Runs the built kubectl against this server (admin kubeconfig). Never rejects on a non-zero exit. */
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** Kills both processes (process groups), waits for them to exit and removes the temp dir. Idempotent. */
@@ -385,6 +392,14 @@ export async function startApiServer(opts: StartApiServerOptions = {}): Promise<
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const kubeconfigPath = join(dir, 'kubeconfig');
     await writeKubeconfig(kubeconfigPath, server, pki);
+    const auditLogPath = opts.auditPolicy === undefined ? undefined : join(dir, 'audit.log');
+    const auditArgs: string[] = [];
+    if (opts.auditPolicy !== undefined && auditLogPath) {
+      const policyPath = join(dir, 'audit-policy.yaml');
+      await writeFile(policyPath, opts.auditPolicy);
+      // Blocking: an event is in the file before its request is answered, so a test reads every event it caused.
+      auditArgs.push(`--audit-policy-file=${policyPath}`, `--audit-log-path=${auditLogPath}`, '--audit-log-format=json', '--audit-log-mode=blocking', '--audit-log-maxbackup=0');
+    }
 
     const etcd = startProcess(
       'etcd',
@@ -432,6 +447,7 @@ export async function startApiServer(opts: StartApiServerOptions = {}): Promise<
         // endpoint, which is invalid (loopback), and log that every 10 s.
         '--endpoint-reconciler-type=none',
         '--v=1',
+        ...auditArgs,
         ...(opts.apiServerArgs ?? []),
       ],
       join(dir, 'kube-apiserver.log'),
@@ -454,7 +470,7 @@ export async function startApiServer(opts: StartApiServerOptions = {}): Promise<
         env: { ...process.env, KUBECONFIG: kubeconfigPath },
       });
 
-    return { kubeconfigPath, server, binDir, dir, etcdUrl, kubectl, stop };
+    return { kubeconfigPath, server, binDir, dir, etcdUrl, ...(auditLogPath ? { auditLogPath } : {}), kubectl, stop };
   } catch (err) {
     const tails = await Promise.all(
       entry.procs.map(async (p) => `--- ${p.name} log, last lines ---\n${await logTail(p.logPath)}`),

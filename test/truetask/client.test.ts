@@ -116,7 +116,7 @@ describe('users', () => {
       expect(err).toBeInstanceOf(TruetaskApiError);
       expect(err).toMatchObject({ reason: 'TruetaskRejected', next: 'fix-config', status: 400 });
       expect((err as TruetaskApiError).fields).toHaveProperty('password');
-      expect(err.message).toContain('password: must be at least 12 characters');
+      expect(err.message).toContain('password: must be at least 24 characters');
       expect(err.message).not.toContain('too-short');
       const bad = await rejection(c.createUser({ ...input('not-an-email'), role: 'owner' as 'admin' }));
       expect(Object.keys((bad as TruetaskApiError).fields ?? {}).sort()).toEqual(['email', 'role']);

@@ -108,6 +108,8 @@ describe('POST /v1/users', () => {
 
   const cases: Array<[string, (email: string) => unknown, string]> = [
     ['a short password', (e) => validBody(e, { password: 'short-pw-11', passwordConfirm: 'short-pw-11' }), 'password'],
+    // The spec's rule 1: generated passwords have at least 24 characters.
+    ['a 23-character password', (e) => validBody(e, { password: 'p'.repeat(23), passwordConfirm: 'p'.repeat(23) }), 'password'],
     ['a mismatched confirm', (e) => validBody(e, { passwordConfirm: `${PASSWORD}x` }), 'passwordConfirm'],
     ['a missing confirm', (e) => validBody(e, { passwordConfirm: undefined }), 'passwordConfirm'],
     ['role owner', (e) => validBody(e, { role: 'owner' }), 'role'],

@@ -114,6 +114,25 @@ describe('applying a plan', () => {
     expect(r.abortedBy?.reason).toBe('Unauthorized');
   });
 
+  it('cancelled (leadership lost): no change starts after the signal aborts, nothing is reported as failed, and it throws', async () => {
+    const cancel = new AbortController();
+    const tt = fakeTruetask([], {
+      failCreate: (e) => {
+        // The second create aborts the run while in flight (its request is aborted too).
+        if (e === 'b@corp.com') {
+          cancel.abort(new Error('leadership lost'));
+          return new AdSyncError('truetask', 'TruetaskUnreachable', 'retry', 'aborted');
+        }
+        return undefined;
+      },
+    });
+    const p = planFor([entry('A', 'a@corp.com'), entry('B', 'b@corp.com'), entry('C', 'c@corp.com'), entry('D', 'd@corp.com')], []);
+    const failures: string[] = [];
+    await expect(applyPlan(p, tt.port, { concurrency: 1, logger: capture().logger, isConflict, signal: cancel.signal, onFailure: (f) => failures.push(f.email) })).rejects.toThrow('leadership lost');
+    expect(tt.writes.map((w) => w.email)).toEqual(['a@corp.com']);
+    expect(failures).toEqual([]);
+  });
+
   it('a create answered 409 is checked, not repeated; an admin still gets promoted', async () => {
     const tt = fakeTruetask([], { conflictAfterWrite: new Set(['ada@corp.com']) });
     const p = planFor([entry('Ada', 'ada@corp.com')], []);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { dnKey, parseDn } from '../../src/ldap/dn.ts';
 import type { DirectoryEntry } from '../../src/ldap/reader.ts';
-import { nameOf, type NameAttributes } from '../../src/reconcile/names.ts';
+import { nameOf, type NameAttributes } from '../../src/rules/names.ts';
 import { plan, type ExistingUser, type PlanInput, type Role } from '../../src/reconcile/plan.ts';
 
 const base = 'DC=corp,DC=example,DC=com';

@@ -4,7 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { adSyncSchema, type AdSync } from '../../src/api/adsync.ts';
 import { adSyncStatusSchema } from '../../src/api/status.ts';
-import { statusAfterRun } from '../../src/controller/status.ts';
+import { statusAfterError, statusAfterRun } from '../../src/controller/status.ts';
+import { STATUS_MAX_BYTES } from '../../src/controller/status-size.ts';
+import { syncNowToken } from '../../src/controller/sync-now.ts';
+import { AdSyncError } from '../../src/errors.ts';
+import { clipBytes } from '../../src/runtime/clip.ts';
 import type { RunReport } from '../../src/reconcile/engine.ts';
 
 const N = 100_000;
@@ -80,6 +84,95 @@ describe('a plan held by spec.safeguard', () => {
       const bytes = Buffer.byteLength(JSON.stringify({ ...adsync, status }));
       // measured: 163 KB at 5,000 changes (their fingerprints kept), 137 KB at 100,000, with these long names and 5,000 OUs
       expect(bytes).toBeLessThan(176 * 1024);
+      // the held plan is bounded with the rest of the status (status-size.ts)
+      expect(Buffer.byteLength(JSON.stringify(status))).toBeLessThanOrEqual(STATUS_MAX_BYTES);
     }
+  });
+});
+
+// Every cap filled with the longest strings AD, Truetask or an error can produce: ASCII (1 byte a
+// character), CJK (3 bytes) and emoji (4 bytes, surrogate pairs in JS).
+const alphabets = { ascii: 'x', cjk: '漢', emoji: '😀' } as const;
+
+function worstReport(ch: string): RunReport {
+  const big = (i: number, n = 2_000) => `${i} ${ch.repeat(n)}`;
+  const changes = Array.from({ length: 1_000 }, (_, i) => ({ kind: 'create' as const, email: `${big(i, 500)}@corp.example.com`, name: big(i), role: 'user' as const, dns: [`CN=${big(i)},DC=corp`] }));
+  const failures = Array.from({ length: 50 }, (_, i) => ({ email: changes[i]?.email ?? '', action: 'create' as const, reason: big(i, 100), message: big(i, 5_000) }));
+  return {
+    kind: 'sync',
+    full: true,
+    fullReason: big(0, 10_000),
+    entriesRead: 1_000,
+    startedAt: new Date('2026-11-25T10:00:00Z'),
+    completedAt: new Date('2026-11-25T10:05:00Z'),
+    directory: {
+      users: 1_000,
+      excluded: 0,
+      skipped: 0,
+      organizationalUnits: Array.from({ length: 5_000 }, (_, i) => ({ dn: `OU=${big(i)},DC=corp`, kind: 'organizationalUnit' as const, users: 5_000 - i, excluded: false })),
+      adminGroups: Array.from({ length: 60 }, (_, i) => ({ ref: big(i), dn: `CN=${big(i)},DC=corp`, found: true, members: 1 })),
+    },
+    plan: { rows: [], changes, summary: { directoryUsers: 1_000, excluded: 0, skipped: 0, toCreate: 1_000, toPromote: 0, unchanged: 0 } },
+    apply: { created: 0, promoted: 0, alreadyDone: 0, failed: 1_000, failures, failedEmails: changes.map((c) => c.email), result: 'Failed' },
+    leavers: {
+      disabled: 1_000,
+      notInDirectory: 0,
+      users: Array.from({ length: 1_000 }, (_, i) => ({ email: `${big(i, 500)}@corp.example.com`, name: big(i), role: 'user' as const, reason: 'Disabled' as const })),
+      ownedDomains: ['corp.example.com'],
+    },
+    server: { url: `ldaps://${big(0)}:636`, dsServiceName: big(1, 10_000), invocationId: big(2), highestCommittedUSN: 1 },
+  };
+}
+
+describe('the status in the worst case (every cap filled)', () => {
+  for (const [alphabet, ch] of Object.entries(alphabets)) {
+    it(`stays under ${STATUS_MAX_BYTES / 1024} KiB with ${alphabet} strings, valid against the schema`, () => {
+      const long = ch.repeat(100_000);
+      const ctx = { adsync, now: new Date('2026-11-25T10:05:00Z'), nextSyncAt: new Date('2026-11-25T10:10:00Z'), syncNow: syncNowToken(long), health: { kind: 'retrying' as const, message: long } };
+      const after = statusAfterRun(ctx, worstReport(ch));
+      // A failed run after it keeps the lists and adds long error messages everywhere.
+      const err = new AdSyncError('truetask', 'TruetaskError', 'retry', long, { hint: long });
+      const failed = statusAfterError({ ...ctx, previous: after, health: { kind: 'stalled', reason: 'TruetaskError', message: long } }, err, new Date('2026-11-25T10:06:00Z'));
+      for (const status of [after, failed]) {
+        const parsed = adSyncStatusSchema.safeParse(status);
+        expect(parsed.error?.issues ?? []).toEqual([]);
+        const bytes = Buffer.byteLength(JSON.stringify(status));
+        expect(bytes).toBeLessThanOrEqual(STATUS_MAX_BYTES);
+        // The whole object too, with its spec, well under the spec's 256 KiB.
+        expect(Buffer.byteLength(JSON.stringify({ ...adsync, status }))).toBeLessThan(256 * 1024);
+        // Trimmed lists say so.
+        expect(status.directory?.organizationalUnitsTruncated).toBe(true);
+        expect(status.preview?.truncated).toBe(true);
+        expect(status.leavers?.truncated).toBe(true);
+        expect(status.preview?.users.length).toBeGreaterThan(0);
+        console.info(`status worst case (${alphabet}, ${status === after ? 'after a run' : 'after a failure'}): ${(bytes / 1024).toFixed(1)} KiB; OUs ${status.directory?.organizationalUnits?.length}, planned users ${status.preview?.users.length}, leavers ${status.leavers?.users.length}`);
+      }
+    });
+  }
+
+  it('clips by bytes without splitting a character', () => {
+    expect(clipBytes('abc', 3)).toBe('abc');
+    expect(clipBytes('漢字漢字', 9)).toBe('漢字…');
+    expect(clipBytes('😀😀😀', 11)).toBe('😀😀…');
+    expect(clipBytes('😀😀😀', 10)).toBe('😀…');
+    for (const ch of Object.values(alphabets)) {
+      for (let max = 4; max < 40; max++) {
+        const c = clipBytes(ch.repeat(50), max);
+        expect(Buffer.byteLength(c)).toBeLessThanOrEqual(max);
+        expect(c.endsWith('…')).toBe(true);
+        // no lone surrogate
+        expect(c).toBe(Buffer.from(c, 'utf8').toString('utf8'));
+      }
+    }
+  });
+
+  it('a sync-now value too long for the status is recorded by its hash, the same every time', () => {
+    const short = 'x'.repeat(256);
+    expect(syncNowToken(short)).toBe(short);
+    const t = syncNowToken('y'.repeat(300));
+    expect(t).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(syncNowToken('y'.repeat(300))).toBe(t);
+    expect(syncNowToken(t)).toBe(t);
+    expect(syncNowToken('y'.repeat(10_000))).not.toBe(t);
   });
 });

@@ -4,6 +4,7 @@ import { adSyncStatusSchema } from '../../src/api/status.ts';
 import { setConditions, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended } from '../../src/controller/status.ts';
 import { directoryError } from '../../src/errors.ts';
 import type { RunReport } from '../../src/reconcile/engine.ts';
+import { runScope } from '../../src/controller/run-scope.ts';
 
 const adsync = (mode: 'Preview' | 'Sync'): AdSync =>
   adSyncSchema.parse({
@@ -160,5 +161,18 @@ describe('status', () => {
       expect(s.conditions ?? []).toEqual([]);
       expect(s.nextSyncAt).toBeUndefined();
     });
+  });
+
+  it('a failed run names the DC that answered it in status.server, and the next run is a full one', () => {
+    const now = new Date('2026-11-25T10:00:00Z');
+    const server = { url: 'ldaps://dc2:636', dsServiceName: 'CN=NTDS Settings,CN=DC2,CN=Servers,DC=corp', invocationId: '6f1c0000-0000-0000-0000-000000000000', highestCommittedUSN: 4242 };
+    const s = statusAfterError({ adsync: adsync('Sync'), now, server }, directoryError('SearchTimeLimitExceeded', 'backoff', 'the DC stopped the search'), now);
+    expect(s.server).toEqual(server);
+    expect(adSyncStatusSchema.safeParse(s).success).toBe(true);
+    // The USN of a failed run is never continued from: the next scheduled run reads everything.
+    expect(runScope({ mode: 'Sync', trigger: 'schedule', fullSyncIntervalSeconds: 86_400, generation: 1, status: { ...s, observedGeneration: 1 }, now: now.getTime() + 60_000 }).kind).toBe('full');
+    // Without a DC (it failed before one answered), the last known one stays.
+    const kept = statusAfterError({ adsync: adsync('Sync'), now, previous: s }, directoryError('ConnectionRefused', 'retry', 'refused'), now);
+    expect(kept.server).toEqual(server);
   });
 });

@@ -128,4 +128,30 @@ describe('WorkQueue', () => {
     await flush();
     expect(runs.map((r) => r.key)).toEqual(['a']);
   });
+
+  it('its signal cancels: handlers in flight see it abort, no key starts afterwards, and a cancelled run is not backed off', async () => {
+    const seen: AbortSignal[] = [];
+    const runs: Array<{ key: string; fail: (e: Error) => void }> = [];
+    const handler = (key: string, signal: AbortSignal) =>
+      new Promise<HandlerResult>((_resolve, reject) => {
+        seen.push(signal);
+        runs.push({ key, fail: reject });
+      });
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void warnings.push(l) });
+    const cancel = new AbortController();
+    const q = new WorkQueue({ concurrency: 1, handler, logger: log, signal: cancel.signal });
+    q.add('a');
+    q.add('b');
+    await flush();
+    expect(runs.map((r) => r.key)).toEqual(['a']);
+    cancel.abort(new Error('leadership lost'));
+    expect(seen[0]?.aborted).toBe(true);
+    runs[0]!.fail(new Error('aborted'));
+    await flush();
+    q.add('c');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(runs.map((r) => r.key)).toEqual(['a']);
+    expect(warnings).toEqual([]);
+  });
 });

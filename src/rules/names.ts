@@ -1,3 +1,7 @@
+/**
+ * Rules of a sync shared by the directory reader (src/ldap) and the planner
+ * (src/reconcile); nothing here imports from either.
+ */
 /** The name attributes an entry may have, as read from AD. */
 export interface NameAttributes {
   displayName?: string | undefined;
