@@ -11,7 +11,7 @@ import { DN_LIKE_PATTERN, DN_PATTERN, hasDnShape, isDnLike } from '../ldap/dn.ts
 import { filterProblem } from '../ldap/filter.ts';
 import { parseInterval } from './interval.ts';
 
-type ObjectScope = 'ldap' | 'adminPromotion' | 'spec';
+type ObjectScope = 'ldap' | 'truetask' | 'adminPromotion' | 'spec';
 type StringScope = 'userFilter' | 'dn' | 'groupRef';
 type Scope = ObjectScope | StringScope;
 
@@ -49,6 +49,13 @@ export const GROUP_REF_MESSAGE =
 export const FAILOVER_STARTTLS_MESSAGE =
   'startTLS: true needs ldap:// URLs in failover too: every DC is reached the same way, so give each failover DC as ldap://HOST:389';
 
+export const LDAP_PLAINTEXT_MESSAGE =
+  'an ldap:// URL without startTLS sends the bind password in clear text: use ldaps://HOST:636, or set startTLS: true (with ldap://HOST:389); to accept clear text on purpose set spec.ldap.insecurePlaintext: true';
+export const FAILOVER_PLAINTEXT_MESSAGE =
+  'a failover DC given as ldap:// without startTLS would get the bind password in clear text: give it as ldaps://HOST:636, or set startTLS: true; to accept clear text on purpose set spec.ldap.insecurePlaintext: true';
+export const TRUETASK_PLAINTEXT_MESSAGE =
+  'an http:// Truetask URL sends the API token in clear text: use https://HOST; to accept clear text on purpose set spec.truetask.insecurePlaintext: true';
+
 export const GROUP_CONTROL_MESSAGE =
   'an admin group cannot contain control characters such as NUL: the directory may read the name only up to it and match another group';
 
@@ -81,6 +88,36 @@ export const rules: readonly Rule[] = [
     holds: (v) => {
       const self = obj(v);
       return self.tls === undefined || str(self.url).startsWith('ldaps://') || self.startTLS === true;
+    },
+  },
+  {
+    scope: 'ldap',
+    cel: "!self.url.startsWith('ldap://') || (has(self.startTLS) && self.startTLS) || (has(self.insecurePlaintext) && self.insecurePlaintext)",
+    message: LDAP_PLAINTEXT_MESSAGE,
+    fieldPath: '.url',
+    holds: (v) => {
+      const self = obj(v);
+      return !str(self.url).startsWith('ldap://') || self.startTLS === true || self.insecurePlaintext === true;
+    },
+  },
+  {
+    scope: 'ldap',
+    cel: "!has(self.failover) || (has(self.startTLS) && self.startTLS) || (has(self.insecurePlaintext) && self.insecurePlaintext) || self.failover.all(f, !f.url.startsWith('ldap://'))",
+    message: FAILOVER_PLAINTEXT_MESSAGE,
+    fieldPath: '.failover',
+    holds: (v) => {
+      const self = obj(v);
+      return self.startTLS === true || self.insecurePlaintext === true || !Array.isArray(self.failover) || self.failover.every((f) => !str(obj(f).url).startsWith('ldap://'));
+    },
+  },
+  {
+    scope: 'truetask',
+    cel: "!self.url.startsWith('http://') || (has(self.insecurePlaintext) && self.insecurePlaintext)",
+    message: TRUETASK_PLAINTEXT_MESSAGE,
+    fieldPath: '.url',
+    holds: (v) => {
+      const self = obj(v);
+      return !str(self.url).startsWith('http://') || self.insecurePlaintext === true;
     },
   },
   {

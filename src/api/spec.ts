@@ -139,6 +139,12 @@ export const ldapSchema = z
       .boolean()
       .default(false)
       .describe('Upgrade an ldap:// connection with StartTLS before binding. Only valid with ldap:// URLs.'),
+    insecurePlaintext: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Allow ldap:// URLs (spec.ldap.url or a failover DC) without startTLS: the bind password and everything read then cross the network in clear text. Refused unless this is true; reported at every run as an InsecurePlaintext warning event, the InsecureTransport condition and the truetask_adsync_insecure_transport metric. Only for testing.',
+      ),
     tls: ldapTlsSchema.optional(),
     timeoutSeconds: z
       .number()
@@ -213,11 +219,19 @@ export const truetaskSchema = z
       .string()
       .max(2048)
       .regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL, for example https://truetask.corp.example.com')
-      .describe('Base URL of Truetask (the API is at <url>/v1/), for example https://truetask.corp.example.com.'),
+      .describe('Base URL of Truetask (the API is at <url>/v1/), for example https://truetask.corp.example.com. http:// needs insecurePlaintext: true.'),
     tokenSecretRef: secretKeySelector('token', 'a Truetask API token with scope Read + Write (Settings > Integrations > API Tokens)'),
+    insecurePlaintext: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Allow an http:// URL: the API token and generated passwords then cross the network in clear text. Refused unless this is true; reported at every run as an InsecurePlaintext warning event, the InsecureTransport condition and the truetask_adsync_insecure_transport metric. Only for testing.',
+      ),
     tls: truetaskTlsSchema.optional(),
-    timeoutSeconds: z.number().int().min(1).max(300).default(30).describe('Timeout in seconds for each Truetask API request (1..300).'),
+    timeoutSeconds: z.number().int().min(1).max(300).default(30).describe('Timeout in seconds for each Truetask API request, the whole body included (1..300).'),
   })
+  .superRefine(ruleRefinement('truetask'))
+  .meta({ 'x-kubernetes-validations': celRules('truetask') })
   .describe('The Truetask instance to provision accounts in.');
 
 export const intervalPattern = /^(manual|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;

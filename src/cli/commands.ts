@@ -5,6 +5,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { resolveDirectoryConfig, resolveEngineConfig, type EngineConfig, type TruetaskConfig } from '../config/engine-config.ts';
 import { staticSecretSource, type SecretSource } from '../config/secrets.ts';
+import { plaintextTransports, plaintextWarning } from '../config/transport-policy.ts';
 import { AdSyncError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { readContainers, readGroups, readUsers } from '../ldap/reader.ts';
@@ -26,6 +27,8 @@ export interface CommandContext {
   /** Writes to stdout; false when the stream is full (as stream.write), then wait for `drained`. */
   write: (text: string) => boolean | void;
   drained?: () => Promise<void>;
+  /** Writes a warning line for a person to stderr (default: the logger). */
+  warn?: (text: string) => void;
 }
 
 export const EXIT_OK = 0;
@@ -67,6 +70,16 @@ function warnInsecure(ctx: CommandContext, which: string[]): void {
   for (const w of which) ctx.logger.warn({ target: w }, `TLS verification is disabled for ${w} (insecureSkipVerify): the connection can be intercepted`);
 }
 
+/** Clear text on purpose (insecurePlaintext): said on stderr at every command, whatever the log level. */
+function warnPlaintext(ctx: CommandContext, input: InputFile, only?: 'ldap'): void {
+  for (const kind of plaintextTransports(input.adsync.spec)) {
+    if (only && kind !== only) continue;
+    const text = `adsync: warning: InsecurePlaintext: ${plaintextWarning(kind)}`;
+    if (ctx.warn) ctx.warn(text);
+    else ctx.logger.warn({ target: kind }, text);
+  }
+}
+
 function printJson(ctx: CommandContext, value: unknown): Promise<void> {
   return writeJson(ctx.write, value, ctx.drained);
 }
@@ -76,6 +89,7 @@ async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client
   const input = await readInputFile(ctx.file);
   const cfg = await resolveEngineConfig(input.adsync, secretSourceFor(input, ctx));
   warnInsecure(ctx, cfg.insecure);
+  warnPlaintext(ctx, input);
   const client = truetaskClient(cfg.truetask, ctx.logger);
   try {
     return await fn(cfg, client);
@@ -97,6 +111,7 @@ async function withDirectory<T>(ctx: CommandContext, fn: (session: DirectorySess
   const input = await readInputFile(ctx.file);
   const cfg = await resolveDirectoryConfig(input.adsync, secretSourceFor(input, ctx));
   if (cfg.insecure) warnInsecure(ctx, ['ldap']);
+  warnPlaintext(ctx, input, 'ldap');
   const session = await DirectorySession.open(cfg.ldap, ctx.logger);
   try {
     return await fn(session, cfg, input);

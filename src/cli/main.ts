@@ -61,6 +61,7 @@ function context(opts: CommonOptions, defaultLevel: string): Commands.CommandCon
     write: (text) => process.stdout.write(text),
     // stdout into a pipe is asynchronous: wait for it to drain rather than buffer a large output
     drained: () => once(process.stdout, 'drain').then(() => undefined),
+    warn: (text) => process.stderr.write(`${text}\n`),
   };
 }
 

@@ -30,6 +30,7 @@ import { leaverCounts } from './leavers-status.ts';
 import { runScope, type RunScope } from './run-scope.ts';
 import { failedOverMessage } from './server-status.ts';
 import { decide, defaultSchedulePolicy, failuresSince, nextAfterSuccess, planAfterFailure, type ObjectState, type RetryState, type SchedulePolicy, type Trigger } from './schedule.ts';
+import { warnPlaintext, withTransportCondition } from './transport-warnings.ts';
 import { rfc3339, statusAfterError, statusAfterRun, statusInvalidSpec, statusRunStarted, statusWhenSuspended, type Health } from './status.ts';
 
 /** The metrics the reconciler records (src/metrics/metrics.ts). */
@@ -45,6 +46,7 @@ export interface ReconcileMetrics {
   ldapError(obj: ObjectRef, reason: string): void;
   truetaskRequest(obj: ObjectRef, method: string, code: string): void;
   setLeavers(obj: ObjectRef, counts: { Disabled: number; NotInDirectory: number }): void;
+  setInsecureTransport(obj: ObjectRef, plaintext: readonly ('ldap' | 'truetask')[]): void;
   forget(obj: ObjectRef): void;
 }
 
@@ -224,6 +226,7 @@ export class Reconciler {
     const secretVersions = new Map<string, string | null>();
     let client: (TruetaskPort & { close(): Promise<void> }) | undefined;
     try {
+      await warnPlaintext(this.#d.events, this.#d.metrics, ref, adsync.spec);
       const source = kubeSecretSource(this.#d.core, 'the cluster', (namespace, name, rv) => secretVersions.set(`${namespace}/${name}`, rv));
       const cfg = await resolveEngineConfig(adsync, source);
       for (const target of cfg.insecure) {
@@ -341,7 +344,8 @@ export class Reconciler {
    * write fails (it is retried first at the next reconcile): a run's outcome
    * (e.g. stalled) must hold whether or not the API server took it.
    */
-  async #write(key: string, adsync: AdSync, previous: AdSyncStatus, next: AdSyncStatus): Promise<void> {
+  async #write(key: string, adsync: AdSync, previous: AdSyncStatus, wanted: AdSyncStatus): Promise<void> {
+    const next = withTransportCondition(wanted, adsync.spec, adsync.metadata.generation, this.#now());
     const state = this.#key(key);
     state.written = next;
     state.unsaved = true;

@@ -10,7 +10,7 @@ import type { RunReport } from '../reconcile/engine.ts';
 import { leaversAfterFailure, leaversAfterRun } from './leavers-status.ts';
 import { lastRunAfter, serverStatus } from './server-status.ts';
 
-export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled';
+export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled' | 'InsecureTransport';
 
 export interface ConditionUpdate {
   type: ConditionType;
@@ -43,7 +43,7 @@ export function setConditions(previous: readonly Condition[] | undefined, update
   return sortConditions(out);
 }
 
-const ORDER: Record<string, number> = { Ready: 0, DirectoryConnected: 1, TruetaskConnected: 2, Synced: 3, Reconciling: 4, Stalled: 5 };
+const ORDER: Record<string, number> = { Ready: 0, DirectoryConnected: 1, TruetaskConnected: 2, Synced: 3, Reconciling: 4, Stalled: 5, InsecureTransport: 6 };
 
 function sortConditions(list: Condition[]): Condition[] {
   return list.sort((a, b) => (ORDER[a.type] ?? 9) - (ORDER[b.type] ?? 9));

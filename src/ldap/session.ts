@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, type Entry, type Filter, type SearchOptions } from 'ldapts';
 import type { Logger } from '../log.ts';
+import { assertLdapTransport } from '../config/transport-policy.ts';
 import { isConnectionLevel, mapLdapError } from './errors.ts';
 
 export interface LdapConnectionConfig {
@@ -20,6 +21,8 @@ export interface LdapConnectionConfig {
   bindDN: string;
   bindPassword: string;
   startTLS: boolean;
+  /** spec.ldap.insecurePlaintext: ldap:// without StartTLS is allowed (else refused before any connection). */
+  insecurePlaintext?: boolean | undefined;
   tls: { ca?: string | undefined; serverName?: string | undefined; insecureSkipVerify: boolean };
   timeoutSeconds: number;
   /** More DCs (spec.ldap.failover), tried in order by failover.ts; a session talks to one DC only. */
@@ -87,6 +90,8 @@ export class DirectorySession {
 
   async #connect(): Promise<Client> {
     const cfg = this.#config;
+    // Not one byte of a bind leaves in clear text without the opt-in, whatever built this config.
+    assertLdapTransport({ url: cfg.url, startTLS: cfg.startTLS, insecurePlaintext: cfg.insecurePlaintext });
     const tlsOptions = tlsOptionsFor(cfg);
     const client = new Client({
       url: cfg.url,

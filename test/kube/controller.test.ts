@@ -124,6 +124,9 @@ describe('the AdSync controller', () => {
     expect(s.lastSync).toBeUndefined();
     expect(sim.audit()).toEqual([]);
     await waitEvent('PreviewReady', 'corp', 'Normal');
+    // The simulator is http://, opted into (spec.truetask.insecurePlaintext): said at every run, and in the status.
+    expect(condition(s, 'InsecureTransport')).toMatchObject({ status: 'True', reason: 'InsecurePlaintext', message: expect.stringMatching(/Truetask API token .* clear text .*use an https:\/\/ URL/) });
+    expect((await waitEvent('InsecurePlaintext', 'corp', 'Warning')).message).toMatch(/^Clear text on purpose: the Truetask API token/);
 
     const toCreate = s.preview!.toCreate;
     const toPromote = s.preview!.toPromote;
@@ -308,6 +311,9 @@ describe('the AdSync controller', () => {
     expect(series('truetask_adsync_planned_users').some((l) => l.includes('action="create"'))).toBe(true);
     expect(text).toMatch(/truetask_adsync_truetask_requests_total\{[^}]*method="GET"[^}]*code="200"/);
     expect(text).toMatch(/truetask_adsync_ldap_errors_total\{[^}]*reason="InvalidCredentials"/);
+    // ldaps:// to the DC, http:// (opted into) to the simulator
+    expect(value(series('truetask_adsync_insecure_transport').find((l) => l.includes('kind="ldap"')))).toBe(0);
+    expect(value(series('truetask_adsync_insecure_transport').find((l) => l.includes('kind="truetask"')))).toBe(1);
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain(ad.bindPassword);
   });

@@ -37,7 +37,8 @@ export function adsyncObject(o: ScenarioOptions): Record<string, unknown> {
       ldap,
       excludedOUs: [`OU=Service Accounts,${o.ad.baseDN}`],
       adminPromotion: { enabled: true, groups: [`CN=IT-Admins,OU=Groups,${o.ad.baseDN}`, 'Admin'], nested: true },
-      truetask: { url: o.truetaskUrl, tokenSecretRef: { name: 'truetask-api' }, timeoutSeconds: 10 },
+      // The simulator serves http://: tests opt into clear text as a user must (spec.truetask.insecurePlaintext).
+      truetask: { url: o.truetaskUrl, tokenSecretRef: { name: 'truetask-api' }, timeoutSeconds: 10, ...(o.truetaskUrl.startsWith('http://') ? { insecurePlaintext: true } : {}) },
       mode: o.mode ?? 'Preview',
       interval: 'manual',
       ...o.spec,
