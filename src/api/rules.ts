@@ -56,6 +56,8 @@ export const FAILOVER_PLAINTEXT_MESSAGE =
 export const TRUETASK_PLAINTEXT_MESSAGE =
   'an http:// Truetask URL sends the API token in clear text: use https://HOST; to accept clear text on purpose set spec.truetask.insecurePlaintext: true';
 
+export const TIMEOUT_MESSAGE = 'timeout must be a duration from 10s to 24h, such as 15m (the default), 30m or 1h';
+
 export const GROUP_CONTROL_MESSAGE =
   'an admin group cannot contain control characters such as NUL: the directory may read the name only up to it and match another group';
 
@@ -138,6 +140,18 @@ export const rules: readonly Rule[] = [
     holds: (v) => {
       const parsed = parseInterval(str(obj(v).interval) || 'manual');
       return parsed !== undefined && (parsed === 'manual' || parsed >= 60);
+    },
+  },
+  {
+    scope: 'spec',
+    cel: "!has(self.timeout) || (duration(self.timeout) >= duration('10s') && duration(self.timeout) <= duration('24h'))",
+    message: TIMEOUT_MESSAGE,
+    fieldPath: '.timeout',
+    holds: (v) => {
+      const raw = obj(v).timeout;
+      if (raw === undefined) return true;
+      const parsed = parseInterval(str(raw));
+      return typeof parsed === 'number' && parsed >= 10 && parsed <= 86_400;
     },
   },
   {

@@ -235,6 +235,7 @@ export const truetaskSchema = z
   .describe('The Truetask instance to provision accounts in.');
 
 export const intervalPattern = /^(manual|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
+export const timeoutPattern = /^([0-9]+h)?([0-9]+m)?([0-9]+s)?$/;
 export const fullSyncIntervalPattern = /^(0|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
 
 export const adSyncSpecSchema = z
@@ -281,6 +282,15 @@ export const adSyncSpecSchema = z
       .default('24h')
       .describe(
         'In Sync mode, scheduled runs between full runs read only what changed in AD since the last run (uSNChanged on the same domain controller) and look up only those users in Truetask; a full run (everything read, leavers reported) happens at least this often, e.g. 24h (the default), and also on a spec change, on Sync Now, after a failed run, when another domain controller answers, or when its USN went back (a restore). "0": every run is a full run. Preview mode always runs full runs.',
+      ),
+    timeout: z
+      .string()
+      .min(2)
+      .max(16)
+      .regex(timeoutPattern, 'must be a duration such as 15m, 30m or 1h')
+      .default('15m')
+      .describe(
+        'Longest a run may take, like Flux\'s spec.timeout: a duration from 10s to 24h such as 15m (the default; a full run of 100,000 users takes under 2 minutes). A run still going then is stopped (nothing more is written) and fails with RunTimedOut, retried with back-off.',
       ),
     suspend: z.boolean().default(false).describe('When true nothing runs, not even Sync Now, until it is set back to false.'),
   })

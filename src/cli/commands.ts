@@ -10,6 +10,7 @@ import { AdSyncError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { readContainers, readGroups, readUsers } from '../ldap/reader.ts';
 import { DirectorySession } from '../ldap/session.ts';
+import { RunDeadline, runTimeoutMs } from '../reconcile/deadline.ts';
 import { runEngine, testConnection } from '../reconcile/engine.ts';
 import { summarizeOUs } from '../reconcile/ou-summary.ts';
 import { createTruetaskClient, isUserExistsError, type TruetaskClient } from '../truetask/index.ts';
@@ -55,8 +56,9 @@ function secretSourceFor(input: InputFile, ctx: CommandContext): SecretSource {
   return staticSecretSource(input.secrets, fallback, ctx.file);
 }
 
-function truetaskClient(cfg: TruetaskConfig, logger: Logger): TruetaskClient {
+function truetaskClient(cfg: TruetaskConfig, logger: Logger, signal?: AbortSignal): TruetaskClient {
   return createTruetaskClient({
+    signal,
     url: cfg.url,
     token: cfg.token,
     ca: cfg.ca,
@@ -85,15 +87,18 @@ function printJson(ctx: CommandContext, value: unknown): Promise<void> {
 }
 
 /** Reads the file, resolves the whole configuration and opens a Truetask client for `fn`. */
-async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client: TruetaskClient) => Promise<T>): Promise<T> {
+async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client: TruetaskClient, deadline: RunDeadline) => Promise<T>): Promise<T> {
   const input = await readInputFile(ctx.file);
   const cfg = await resolveEngineConfig(input.adsync, secretSourceFor(input, ctx));
   warnInsecure(ctx, cfg.insecure);
   warnPlaintext(ctx, input);
-  const client = truetaskClient(cfg.truetask, ctx.logger);
+  // spec.timeout bounds a one-shot command as it bounds an operator's run.
+  const deadline = new RunDeadline(runTimeoutMs(input.adsync.spec));
+  const client = truetaskClient(cfg.truetask, ctx.logger, deadline.signal);
   try {
-    return await fn(cfg, client);
+    return await fn(cfg, client, deadline);
   } finally {
+    deadline.dispose();
     await client.close();
   }
 }
@@ -145,15 +150,14 @@ export async function discoverGroupsCommand(ctx: CommandContext): Promise<number
 }
 
 export async function runCommand(ctx: CommandContext, opts: { apply: boolean; all: boolean; concurrency: number }): Promise<number> {
-  return withEngine(ctx, async (cfg, client) => {
-    const report = await runEngine(cfg, opts.apply ? 'sync' : 'preview', {
-      logger: ctx.logger,
-      truetask: client,
-      isConflict: isUserExistsError,
-      concurrency: opts.concurrency,
-      withContainers: false,
-      withLeavers: false,
-    });
+  return withEngine(ctx, async (cfg, client, deadline) => {
+    const report = await deadline.race(
+      runEngine(
+        cfg,
+        opts.apply ? 'sync' : 'preview',
+        deadline.deps({ logger: ctx.logger, truetask: client, isConflict: isUserExistsError, concurrency: opts.concurrency, withContainers: false, withLeavers: false }),
+      ),
+    );
     if (ctx.output === 'json') await printJson(ctx, opts.apply ? render.syncJson(report) : render.previewJson(report));
     else ctx.write(`${opts.apply ? render.syncTable(report) : render.previewTable(report, { all: opts.all })}\n`);
     if (report.apply?.abortedBy) throw report.apply.abortedBy;
@@ -163,8 +167,8 @@ export async function runCommand(ctx: CommandContext, opts: { apply: boolean; al
 
 /** `report leavers`: the same read as a preview plus the disabled accounts; writes nothing. */
 export async function reportLeaversCommand(ctx: CommandContext): Promise<number> {
-  return withEngine(ctx, async (cfg, client) => {
-    const report = await runEngine(cfg, 'preview', { logger: ctx.logger, truetask: client, isConflict: isUserExistsError, withContainers: false, withLeavers: true });
+  return withEngine(ctx, async (cfg, client, deadline) => {
+    const report = await deadline.race(runEngine(cfg, 'preview', deadline.deps({ logger: ctx.logger, truetask: client, isConflict: isUserExistsError, withContainers: false, withLeavers: true })));
     const leavers = report.leavers;
     if (!leavers) throw new Error('the run made no leavers report');
     if (ctx.output === 'json') await printJson(ctx, leaversJson(leavers, report.completedAt));

@@ -19,6 +19,7 @@ import type { TruetaskConfig } from '../config/engine-config.ts';
 import { AdSyncError, isAdSyncError } from '../errors.ts';
 import { kubeSecretSource } from '../kube/secret-source.ts';
 import type { Logger } from '../log.ts';
+import { RunDeadline, runTimeoutMs } from '../reconcile/deadline.ts';
 import { runEngine, type RunKind, type RunReport, type TruetaskPort } from '../reconcile/engine.ts';
 import type { EventRecorder, ObjectRef } from '../runtime/events.ts';
 import type { RawObject } from '../runtime/informer.ts';
@@ -51,7 +52,7 @@ export interface ReconcileMetrics {
 }
 
 export interface TruetaskClientFactory {
-  (cfg: TruetaskConfig, hooks: { onRequest: (method: string, code: string) => void; logger: Logger }): TruetaskPort & { close(): Promise<void> };
+  (cfg: TruetaskConfig, hooks: { onRequest: (method: string, code: string) => void; logger: Logger; signal?: AbortSignal }): TruetaskPort & { close(): Promise<void> };
 }
 
 /** Tells the Secret poller what to watch for a stalled AdSync. */
@@ -225,6 +226,8 @@ export class Reconciler {
 
     const secretVersions = new Map<string, string | null>();
     let client: (TruetaskPort & { close(): Promise<void> }) | undefined;
+    // spec.timeout bounds the whole run: RunTimedOut (back-off) once it passes.
+    const deadline = new RunDeadline(runTimeoutMs(adsync.spec));
     try {
       await warnPlaintext(this.#d.events, this.#d.metrics, ref, adsync.spec);
       const source = kubeSecretSource(this.#d.core, 'the cluster', (namespace, name, rv) => secretVersions.set(`${namespace}/${name}`, rv));
@@ -232,8 +235,8 @@ export class Reconciler {
       for (const target of cfg.insecure) {
         await this.#d.events.record(ref, 'Warning', 'InsecureTLS', `TLS verification is disabled for ${target === 'ldap' ? 'the domain controller' : 'Truetask'} (insecureSkipVerify): the connection can be intercepted`);
       }
-      client = this.#d.truetaskClient(cfg.truetask, { logger: log, onRequest: (m, c) => this.#d.metrics.truetaskRequest(ref, m, c) });
-      const report = await runEngine(cfg, kind, {
+      client = this.#d.truetaskClient(cfg.truetask, { logger: log, onRequest: (m, c) => this.#d.metrics.truetaskRequest(ref, m, c), signal: deadline.signal });
+      const report = await deadline.race(runEngine(cfg, kind, deadline.deps({
         logger: log,
         truetask: client,
         isConflict: this.#d.isConflict,
@@ -244,7 +247,7 @@ export class Reconciler {
           userWritten: (k) => (k === 'create' ? this.#d.metrics.userCreated(ref) : this.#d.metrics.userPromoted(ref)),
           userFailed: () => this.#d.metrics.userFailed(ref),
         },
-      });
+      })));
       await client.close();
       client = undefined;
       return await this.#succeeded(key, adsync, ref, state, running, interval, syncNow, report, secretVersions, scope);
@@ -253,6 +256,7 @@ export class Reconciler {
       if (!isAdSyncError(err)) log.error({ err }, 'run failed unexpectedly');
       return await this.#failed(key, adsync, ref, state, running, interval, kind, syncNow, e, startedAt, secretVersions, scope);
     } finally {
+      deadline.dispose();
       await client?.close();
     }
   }

@@ -133,6 +133,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           timeoutSeconds: cfg.timeoutSeconds,
           logger: hooks.logger,
           onRequest: hooks.onRequest,
+          signal: hooks.signal,
         }),
       isConflict: isUserExistsError,
       lookup: (key) => inf.get(key),

@@ -29,12 +29,16 @@ export interface TruetaskClientOptions {
   ca?: string | undefined;
   /** Skip TLS verification (explicit opt-out). */
   insecureSkipVerify?: boolean | undefined;
-  /** Connect, headers and body timeout, each (default 30). */
+  /** Deadline of each attempt: connecting, the headers and the whole body (default 30). */
   timeoutSeconds?: number | undefined;
   retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number; maxRetryAfterMs?: number } | undefined;
   logger?: Logger | undefined;
   /** Called once per HTTP attempt with the method and the status (or 'error'), e.g. for metrics. */
   onRequest?: ((method: string, code: string) => void) | undefined;
+  /** Largest response body read, in bytes (default 8 MiB): ResponseTooLarge past it. */
+  maxResponseBytes?: number | undefined;
+  /** The run's signal (spec.timeout): aborting it ends requests in flight. */
+  signal?: AbortSignal | undefined;
   /** Jitter source in [0, 1) (default Math.random). */
   random?: (() => number) | undefined;
   /** How to wait between attempts (default setTimeout). */
@@ -71,6 +75,8 @@ export function createTruetaskClient(options: TruetaskClientOptions): TruetaskCl
     ca: options.ca,
     insecureSkipVerify: options.insecureSkipVerify,
     timeoutMs: Math.round(timeoutSeconds * 1000),
+    maxResponseBytes: options.maxResponseBytes,
+    signal: options.signal,
     retry: resolveRetryPolicy(options.retry),
     logger: options.logger,
     onRequest: options.onRequest,

@@ -26,6 +26,7 @@ describe('AdSync spec schema', () => {
     expect(spec).toMatchObject({
       mode: 'Preview',
       interval: '6h',
+      timeout: '15m',
       suspend: false,
       emailAttribute: 'userPrincipalName',
       userFilter: DEFAULT_USER_FILTER,
@@ -43,6 +44,9 @@ describe('AdSync spec schema', () => {
     ['page size 1001', { ...minimal, ldap: { ...minimal.ldap, pageSize: 1001 } }, /ldap.pageSize/],
     ['an unknown email attribute', { ...minimal, emailAttribute: 'email' }, /emailAttribute/],
     ['a bad interval', { ...minimal, interval: 'daily' }, /interval: must be "manual" or a duration/],
+    ['a timeout that is not a duration', { ...minimal, timeout: 'forever' }, /timeout: must be a duration/],
+    ['a timeout under 10s', { ...minimal, timeout: '5s' }, /timeout must be a duration from 10s to 24h/],
+    ['a timeout over 24h', { ...minimal, timeout: '25h' }, /timeout must be a duration from 10s to 24h/],
     ['an interval under a minute', { ...minimal, interval: '30s' }, /at least 1m/],
     ['tls on plain ldap', { ...minimal, ldap: { ...minimal.ldap, url: 'ldap://dc1:389', tls: { insecureSkipVerify: true } } }, /tls settings apply only to encrypted/],
     ['startTLS with an ldaps:// failover DC', { ...minimal, ldap: { ...minimal.ldap, url: 'ldap://dc1:389', startTLS: true, failover: [{ url: 'ldaps://dc2:636' }] } }, /startTLS: true needs ldap:\/\/ URLs in failover too/],
