@@ -48,7 +48,7 @@ export const truetaskReasons = [
 /** Limits of a run as a whole (spec.timeout), whichever side it was waiting on. */
 export const runReasons = ['RunTimedOut'] as const;
 
-export const configReasons = ['InvalidSpec', 'SecretNotFound', 'SecretKeyNotFound', 'InvalidSecret'] as const;
+export const configReasons = ['InvalidSpec', 'SecretNotFound', 'SecretKeyNotFound', 'InvalidSecret', 'SecretNotAllowed', 'EndpointNotAllowed'] as const;
 
 export type DirectoryReason = (typeof directoryReasons)[number];
 export type TruetaskReason = (typeof truetaskReasons)[number];

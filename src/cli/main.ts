@@ -149,6 +149,9 @@ export function buildProgram(): Command {
     .option('--lease-duration <seconds>', 'leader Lease duration', positiveInt, 15)
     .option('--concurrency <n>', 'AdSyncs reconciled in parallel', positiveInt, 2)
     .option('--write-concurrency <n>', 'Truetask writes in flight per sync', positiveInt, 4)
+    .option('--require-secret-access', 'use a Secret only when its annotation truetask.io/adsync-access lists the AdSync (comma-separated names, or *); else the AdSync stalls with SecretNotAllowed', false)
+    .option('--allowed-ldap-hosts <list>', 'comma-separated DCs AdSyncs may use: host names, *.domain, IP addresses or CIDR ranges (default: any); else EndpointNotAllowed', process.env.ALLOWED_LDAP_HOSTS ?? '')
+    .option('--allowed-truetask-urls <list>', 'comma-separated Truetask URL prefixes AdSyncs may use, e.g. https://truetask.corp.example.com (default: any); else EndpointNotAllowed', process.env.ALLOWED_TRUETASK_URLS ?? '')
     .option('--kubeconfig <path>', 'kubeconfig (default: in-cluster, then KUBECONFIG / ~/.kube/config)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
     .action(async (opts: ControllerFlags) => {
@@ -168,6 +171,9 @@ interface ControllerFlags {
   leaseDuration: number;
   concurrency: number;
   writeConcurrency: number;
+  requireSecretAccess: boolean;
+  allowedLdapHosts: string;
+  allowedTruetaskUrls: string;
   kubeconfig?: string;
   logLevel: string;
 }
@@ -181,6 +187,14 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
   const match = /^(.*):(\d+)$/.exec(opts.metricsBindAddress);
   if (!match) {
     console.error(`adsync: --metrics-bind-address must be host:port, got ${JSON.stringify(opts.metricsBindAddress)}`);
+    return EXIT_INVALID;
+  }
+  const { parseEndpointPolicy } = await import('../controller/endpoint-policy.ts');
+  let endpoints: Awaited<ReturnType<typeof parseEndpointPolicy>>;
+  try {
+    endpoints = parseEndpointPolicy(opts.allowedLdapHosts, opts.allowedTruetaskUrls);
+  } catch (err) {
+    console.error(`adsync: ${(err as Error).message}`);
     return EXIT_INVALID;
   }
   const { startController } = await import('../controller/run.ts');
@@ -199,6 +213,8 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
     retryPeriodSeconds: Math.max(1, Math.round(leaseDuration / 7)),
     concurrency: opts.concurrency,
     writeConcurrency: opts.writeConcurrency,
+    requireSecretAccess: opts.requireSecretAccess,
+    endpoints,
   });
   logger.info({ metrics: controller.url }, 'serving /metrics, /healthz and /readyz');
   await new Promise<void>((resolve) => {

@@ -17,7 +17,9 @@ import type { AdSyncStatus } from '../api/status.ts';
 import { resolveEngineConfig } from '../config/engine-config.ts';
 import type { TruetaskConfig } from '../config/engine-config.ts';
 import { AdSyncError, isAdSyncError } from '../errors.ts';
+import { secretAccessCheck } from '../kube/secret-access.ts';
 import { kubeSecretSource } from '../kube/secret-source.ts';
+import { checkEndpoints, openEndpointPolicy, type EndpointPolicy } from './endpoint-policy.ts';
 import type { Logger } from '../log.ts';
 import { RunDeadline, runTimeoutMs } from '../reconcile/deadline.ts';
 import { runEngine, type RunKind, type RunReport, type TruetaskPort } from '../reconcile/engine.ts';
@@ -74,6 +76,10 @@ export interface ReconcilerDeps {
   lookup: (key: string) => RawObject | undefined;
   stalled: StalledWatch;
   writeConcurrency: number;
+  /** Use a Secret only when its truetask.io/adsync-access annotation lists the AdSync (src/kube/secret-access.ts). */
+  requireSecretAccess?: boolean;
+  /** Where AdSyncs may send credentials (src/controller/endpoint-policy.ts); default: anywhere. */
+  endpoints?: EndpointPolicy;
   policy?: SchedulePolicy;
   now?: () => Date;
   random?: () => number;
@@ -230,7 +236,10 @@ export class Reconciler {
     const deadline = new RunDeadline(runTimeoutMs(adsync.spec));
     try {
       await warnPlaintext(this.#d.events, this.#d.metrics, ref, adsync.spec);
-      const source = kubeSecretSource(this.#d.core, 'the cluster', (namespace, name, rv) => secretVersions.set(`${namespace}/${name}`, rv));
+      // Before any Secret is read or any connection opened: the operator's allow-lists, then each Secret's own.
+      checkEndpoints(adsync.spec, this.#d.endpoints ?? openEndpointPolicy);
+      const access = this.#d.requireSecretAccess ? secretAccessCheck(ref) : undefined;
+      const source = kubeSecretSource(this.#d.core, 'the cluster', (namespace, name, rv) => secretVersions.set(`${namespace}/${name}`, rv), access);
       const cfg = await resolveEngineConfig(adsync, source);
       for (const target of cfg.insecure) {
         await this.#d.events.record(ref, 'Warning', 'InsecureTLS', `TLS verification is disabled for ${target === 'ldap' ? 'the domain controller' : 'Truetask'} (insecureSkipVerify): the connection can be intercepted`);

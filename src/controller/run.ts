@@ -27,6 +27,7 @@ import { WorkQueue } from '../runtime/queue.ts';
 import { VersionPoller } from '../runtime/version-poller.ts';
 import { createTruetaskClient, isUserExistsError } from '../truetask/index.ts';
 import { adSyncEventRecorder } from './events.ts';
+import type { EndpointPolicy } from './endpoint-policy.ts';
 import { Reconciler } from './reconciler.ts';
 import { defaultSchedulePolicy, type SchedulePolicy } from './schedule.ts';
 
@@ -60,6 +61,10 @@ export interface ControllerOptions {
   schedule?: Partial<SchedulePolicy>;
   /** How often the Secrets of stalled AdSyncs are polled. Default 30 s. */
   secretPollMs?: number;
+  /** Use a Secret only when its truetask.io/adsync-access annotation lists the AdSync. Default false. */
+  requireSecretAccess?: boolean;
+  /** Allow-lists of LDAP hosts and Truetask URLs AdSyncs may use. Default: any. */
+  endpoints?: EndpointPolicy;
 }
 
 export interface RunningController {
@@ -139,6 +144,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       lookup: (key) => inf.get(key),
       stalled: p,
       writeConcurrency: opts.writeConcurrency,
+      ...(opts.requireSecretAccess ? { requireSecretAccess: true } : {}),
+      ...(opts.endpoints ? { endpoints: opts.endpoints } : {}),
       policy: { ...defaultSchedulePolicy, ...opts.schedule },
     });
     queue = q;
@@ -146,7 +153,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     poller = p;
     inf.start();
     p.start();
-    log.info({ namespaces: opts.namespaces?.length ? opts.namespaces : 'all', identity }, 'controller started leading: watching AdSyncs');
+    log.info(
+      { namespaces: opts.namespaces?.length ? opts.namespaces : 'all', identity, requireSecretAccess: opts.requireSecretAccess ?? false, allowedLdapHosts: opts.endpoints?.ldapHosts ?? [], allowedTruetaskUrls: opts.endpoints?.truetaskUrls ?? [] },
+      'controller started leading: watching AdSyncs',
+    );
   };
 
   const stopWork = async () => {
