@@ -31,9 +31,10 @@ lateness of the healthy runs, the hostile ones' reasons, the controller's RSS; t
   --healthy N    healthy AdSyncs next to the 3 hostile ones (default 50)
   --minutes N    how long to watch them (default 3)
   --many N       AdSyncs for the restart measurement (default 200; 0: skip)
+  --baseline     the same without the 3 hostile AdSyncs (to compare the lateness)
   -h, --help     print this help
 `,
-  options: { healthy: { type: 'string', default: '50' }, minutes: { type: 'string', default: '3' }, many: { type: 'string', default: '200' } },
+  options: { healthy: { type: 'string', default: '50' }, minutes: { type: 'string', default: '3' }, many: { type: 'string', default: '200' }, baseline: { type: 'boolean', default: false } },
 });
 const whole = (s: string): number => (/^[0-9]+$/.test(s.trim()) ? Number(s.trim()) : NaN);
 const HEALTHY = whole(values.healthy);
@@ -104,9 +105,11 @@ try {
 
   // 1. healthy and hostile neighbours
   const plain = (url: string) => ({ url, tls: undefined, insecurePlaintext: true, timeoutSeconds: 60 });
-  await create('hostile-tarpit', { ldap: plain(tarpit.url), spec: { timeout: '10s' } });
-  await create('hostile-endless', { ldap: plain(endless.url), spec: { timeout: '10s' } });
-  await create('hostile-drip', { truetaskUrl: drip.url, spec: { timeout: '10s' } });
+  if (!values.baseline) {
+    await create('hostile-tarpit', { ldap: plain(tarpit.url), spec: { timeout: '10s' } });
+    await create('hostile-endless', { ldap: plain(endless.url), spec: { timeout: '10s' } });
+    await create('hostile-drip', { truetaskUrl: drip.url, spec: { timeout: '10s' } });
+  }
   for (let i = 0; i < HEALTHY; i++) await create(`healthy-${i}`, {});
   ctl = startCtl();
   const started = Date.now();
@@ -114,7 +117,7 @@ try {
   const lateness: number[] = [];
   let peakRss = 0;
   const rssSamples: number[] = [];
-  log(`${HEALTHY} healthy + 3 hostile AdSyncs, watching for ${MINUTES} min`);
+  log(`${HEALTHY} healthy + ${values.baseline ? 0 : 3} hostile AdSyncs, watching for ${MINUTES} min`);
   while (Date.now() - started < MINUTES * 60_000) {
     for (const o of await list()) {
       const name = o.metadata.name;
@@ -136,7 +139,7 @@ try {
   const sorted = [...lateness].sort((a, b) => a - b);
   const pct = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
   const rows: Array<[string, string]> = [
-    [`healthy runs due and completed (${HEALTHY} AdSyncs, ${MINUTES} min)`, String(lateness.length)],
+    [`healthy runs due and completed (${HEALTHY} AdSyncs${values.baseline ? ', no hostile ones' : ' + 3 hostile'}, ${MINUTES} min)`, String(lateness.length)],
     ['lateness after due: median / p95 / worst (run time included)', `${pct(0.5).toFixed(1)} s / ${pct(0.95).toFixed(1)} s / ${(sorted.at(-1) ?? NaN).toFixed(1)} s`],
     ['hostile AdSyncs', hostileState.join('; ')],
     ['controller RSS: last / peak', `${(rssSamples.at(-1) ?? NaN).toFixed(0)} MiB / ${peakRss.toFixed(0)} MiB`],
