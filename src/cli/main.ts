@@ -46,6 +46,13 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function duration(value: string): number {
+  const m = /^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$/.exec(value);
+  const seconds = m && value !== '' ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+  if (!(seconds >= 10 && seconds <= 86_400)) throw new InvalidArgumentError('must be a duration from 10s to 24h, such as 30m or 1h');
+  return seconds * 1000;
+}
+
 interface CommonOptions {
   file: string;
   output: 'table' | 'json';
@@ -152,6 +159,7 @@ export function buildProgram(): Command {
     .option('--require-secret-access', 'use a Secret only when its annotation truetask.io/adsync-access lists the AdSync (comma-separated names, or *); else the AdSync stalls with SecretNotAllowed', false)
     .option('--allowed-ldap-hosts <list>', 'comma-separated DCs AdSyncs may use: host names, *.domain, IP addresses or CIDR ranges (default: any); else EndpointNotAllowed', process.env.ALLOWED_LDAP_HOSTS ?? '')
     .option('--allowed-truetask-urls <list>', 'comma-separated Truetask URL prefixes AdSyncs may use, e.g. https://truetask.corp.example.com (default: any); else EndpointNotAllowed', process.env.ALLOWED_TRUETASK_URLS ?? '')
+    .option('--max-run-timeout <duration>', 'longest a run may take whatever an AdSync\'s spec.timeout says, e.g. 30m (a duration of 10s..24h; default 1h)', duration, 3_600_000)
     .option('--kubeconfig <path>', 'kubeconfig (default: in-cluster, then KUBECONFIG / ~/.kube/config)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
     .action(async (opts: ControllerFlags) => {
@@ -174,6 +182,7 @@ interface ControllerFlags {
   requireSecretAccess: boolean;
   allowedLdapHosts: string;
   allowedTruetaskUrls: string;
+  maxRunTimeout: number;
   kubeconfig?: string;
   logLevel: string;
 }
@@ -215,6 +224,7 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
     writeConcurrency: opts.writeConcurrency,
     requireSecretAccess: opts.requireSecretAccess,
     endpoints,
+    maxRunTimeoutMs: opts.maxRunTimeout,
   });
   logger.info({ metrics: controller.url }, 'serving /metrics, /healthz and /readyz');
   await new Promise<void>((resolve) => {

@@ -80,6 +80,8 @@ export interface ReconcilerDeps {
   requireSecretAccess?: boolean;
   /** Where AdSyncs may send credentials (src/controller/endpoint-policy.ts); default: anywhere. */
   endpoints?: EndpointPolicy;
+  /** Longest run whatever spec.timeout says (a tenant cannot hold a worker longer). */
+  maxRunTimeoutMs?: number;
   policy?: SchedulePolicy;
   now?: () => Date;
   random?: () => number;
@@ -233,7 +235,7 @@ export class Reconciler {
     const secretVersions = new Map<string, string | null>();
     let client: (TruetaskPort & { close(): Promise<void> }) | undefined;
     // spec.timeout bounds the whole run: RunTimedOut (back-off) once it passes.
-    const deadline = new RunDeadline(runTimeoutMs(adsync.spec));
+    const deadline = new RunDeadline(Math.min(runTimeoutMs(adsync.spec), this.#d.maxRunTimeoutMs ?? Number.POSITIVE_INFINITY));
     try {
       await warnPlaintext(this.#d.events, this.#d.metrics, ref, adsync.spec);
       // Before any Secret is read or any connection opened: the operator's allow-lists, then each Secret's own.

@@ -65,6 +65,8 @@ export interface ControllerOptions {
   requireSecretAccess?: boolean;
   /** Allow-lists of LDAP hosts and Truetask URLs AdSyncs may use. Default: any. */
   endpoints?: EndpointPolicy;
+  /** Longest run, whatever an AdSync's spec.timeout says. Default: none (spec.timeout, at most 24h). */
+  maxRunTimeoutMs?: number;
 }
 
 export interface RunningController {
@@ -146,6 +148,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       writeConcurrency: opts.writeConcurrency,
       ...(opts.requireSecretAccess ? { requireSecretAccess: true } : {}),
       ...(opts.endpoints ? { endpoints: opts.endpoints } : {}),
+      ...(opts.maxRunTimeoutMs ? { maxRunTimeoutMs: opts.maxRunTimeoutMs } : {}),
       policy: { ...defaultSchedulePolicy, ...opts.schedule },
     });
     queue = q;
