@@ -61,7 +61,7 @@ export class RunDeadline {
 
   #error(): AdSyncError {
     const waitingOn = this.#phase === 'directory' ? 'the domain controller' : 'Truetask';
-    return new AdSyncError(this.#phase, 'RunTimedOut', 'backoff', `The run did not finish within spec.timeout (${formatDuration(this.timeoutMs)}); it was waiting on ${waitingOn}`);
+    return new AdSyncError(this.#phase, 'RunTimedOut', 'backoff', `The run did not finish within its timeout (${formatDuration(this.timeoutMs)}: spec.timeout, at most the operator's --max-run-timeout); it was waiting on ${waitingOn}`);
   }
 
   #check(): void {

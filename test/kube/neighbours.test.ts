@@ -41,7 +41,7 @@ describe('hostile neighbours', () => {
     hostile.push(await ldapTarpit(), await ldapEndlessEntries(), await truetaskDrip());
     for (const s of secretObjects({ ad, truetaskUrl: sim.url, namespace: ns.name })) await core.createNamespacedSecret({ namespace: ns.name, body: s as never });
     // The product's schedule policy: only the number of workers is small.
-    controller = await startController(operatorOptions(inject('kubeconfigPath'), operatorUser, ns.name, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), concurrency: 2 }));
+    controller = await startController(operatorOptions(inject('kubeconfigPath'), operatorUser, ns.name, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), concurrency: 2, maxRunTimeoutMs: 10_000 }));
   });
 
   afterAll(async () => {
@@ -62,7 +62,8 @@ describe('hostile neighbours', () => {
     const created = Date.now();
     await create('tarpit', { ldap: plain(tarpit.url), spec: { timeout: '10s' } });
     await create('endless', { ldap: plain(endless.url), spec: { timeout: '10s' } });
-    await create('drip', { truetaskUrl: drip.url, spec: { timeout: '10s' } });
+    // spec.timeout 1h, but the operator caps every run at --max-run-timeout (10 s here)
+    await create('drip', { truetaskUrl: drip.url, spec: { timeout: '1h' } });
     for (let i = 0; i < HEALTHY; i++) await create(`healthy-${i}`, {});
     const healthy = Array.from({ length: HEALTHY }, (_, i) => `healthy-${i}`);
 
@@ -97,6 +98,7 @@ describe('hostile neighbours', () => {
     for (const [name, reason] of [['tarpit', 'RunTimedOut'], ['endless', 'DirectoryTooLarge'], ['drip', 'RunTimedOut']] as const) {
       const s = await status(name);
       expect(s.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason });
+      if (reason === 'RunTimedOut') expect(s.conditions?.find((c) => c.type === 'Ready')?.message).toMatch(/did not finish within its timeout \(10s: /);
       // retried (a retry waits, or runs right now), never stalled for good
       expect(['ProgressingWithRetry', 'Progressing']).toContain(s.conditions?.find((c) => c.type === 'Reconciling')?.reason);
       // backing off: with retries from 5 s doubling, far fewer failed runs than a busy loop of 10 s runs would make
