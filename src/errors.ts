@@ -28,6 +28,7 @@ export const directoryReasons = [
   'NoSuchBaseDN',
   'InsufficientAccess',
   'SearchTimeLimitExceeded',
+  'DirectoryTooLarge',
   'DirectoryError',
 ] as const;
 
@@ -40,15 +41,20 @@ export const truetaskReasons = [
   'RateLimited',
   'TruetaskUnavailable',
   'TruetaskRejected',
+  'ResponseTooLarge',
   'TruetaskError',
 ] as const;
 
-export const configReasons = ['InvalidSpec', 'SecretNotFound', 'SecretKeyNotFound', 'InvalidSecret', 'SecretUnavailable'] as const;
+/** Limits of a run as a whole (spec.timeout), whichever side it was waiting on. */
+export const runReasons = ['RunTimedOut'] as const;
+
+export const configReasons = ['InvalidSpec', 'SecretNotFound', 'SecretKeyNotFound', 'InvalidSecret', 'SecretUnavailable', 'SecretNotAllowed', 'EndpointNotAllowed'] as const;
 
 export type DirectoryReason = (typeof directoryReasons)[number];
 export type TruetaskReason = (typeof truetaskReasons)[number];
 export type ConfigReason = (typeof configReasons)[number];
-export type Reason = DirectoryReason | TruetaskReason | ConfigReason;
+export type RunReason = (typeof runReasons)[number];
+export type Reason = DirectoryReason | TruetaskReason | ConfigReason | RunReason;
 
 export type ErrorSource = 'directory' | 'truetask' | 'config';
 
@@ -130,5 +136,11 @@ export const defaultHints: Partial<Record<Reason, string>> = {
     'The Truetask API token is missing, unknown or expired: create one in Settings > Integrations > API Tokens and update the token Secret',
   Forbidden: 'The Truetask API token lacks permission: it needs scope Read + Write and must belong to an admin',
   TruetaskUnreachable: 'Check spec.truetask.url and that Truetask is reachable from here',
+  RunTimedOut:
+    'The run did not finish within spec.timeout and was stopped; nothing more was written. A directory or Truetask that answers very slowly (or a very large first sync) causes this: check the DC and Truetask respond, or raise spec.timeout',
+  DirectoryTooLarge:
+    'The domain controller sent more than a directory read can hold (a search answer above its byte limit, or more entries in one run than the operator reads): check spec.ldap.url points at a real AD domain controller, or narrow spec.ldap.baseDN or spec.userFilter',
+  ResponseTooLarge:
+    'Truetask sent an answer larger than the operator reads (a list page or user far above what the Truetask API returns): check spec.truetask.url points at Truetask itself and not at a proxy or another service',
   TruetaskTLSError: 'Put the CA that issued Truetask\'s certificate in spec.truetask.tls.caSecretRef',
 };

@@ -11,7 +11,7 @@ import { DN_LIKE_PATTERN, DN_PATTERN, hasDnShape, isDnLike } from '../ldap/dn.ts
 import { filterProblem } from '../ldap/filter.ts';
 import { parseInterval } from './interval.ts';
 
-type ObjectScope = 'ldap' | 'adminPromotion' | 'spec';
+type ObjectScope = 'ldap' | 'truetask' | 'adminPromotion' | 'spec';
 type StringScope = 'userFilter' | 'dn' | 'groupRef';
 type Scope = ObjectScope | StringScope;
 
@@ -49,6 +49,15 @@ export const GROUP_REF_MESSAGE =
 export const FAILOVER_STARTTLS_MESSAGE =
   'startTLS: true needs ldap:// URLs in failover too: every DC is reached the same way, so give each failover DC as ldap://HOST:389';
 
+export const LDAP_PLAINTEXT_MESSAGE =
+  'an ldap:// URL without startTLS sends the bind password in clear text: use ldaps://HOST:636, or set startTLS: true (with ldap://HOST:389); to accept clear text on purpose set spec.ldap.insecurePlaintext: true';
+export const FAILOVER_PLAINTEXT_MESSAGE =
+  'a failover DC given as ldap:// without startTLS would get the bind password in clear text: give it as ldaps://HOST:636, or set startTLS: true; to accept clear text on purpose set spec.ldap.insecurePlaintext: true';
+export const TRUETASK_PLAINTEXT_MESSAGE =
+  'an http:// Truetask URL sends the API token in clear text: use https://HOST; to accept clear text on purpose set spec.truetask.insecurePlaintext: true';
+
+export const TIMEOUT_MESSAGE = 'timeout must be a duration from 10s to 24h, such as 15m (the default), 30m or 1h';
+
 export const GROUP_CONTROL_MESSAGE =
   'an admin group cannot contain control characters such as NUL: the directory may read the name only up to it and match another group';
 
@@ -84,6 +93,36 @@ export const rules: readonly Rule[] = [
     },
   },
   {
+    scope: 'ldap',
+    cel: "!self.url.startsWith('ldap://') || (has(self.startTLS) && self.startTLS) || (has(self.insecurePlaintext) && self.insecurePlaintext)",
+    message: LDAP_PLAINTEXT_MESSAGE,
+    fieldPath: '.url',
+    holds: (v) => {
+      const self = obj(v);
+      return !str(self.url).startsWith('ldap://') || self.startTLS === true || self.insecurePlaintext === true;
+    },
+  },
+  {
+    scope: 'ldap',
+    cel: "!has(self.failover) || (has(self.startTLS) && self.startTLS) || (has(self.insecurePlaintext) && self.insecurePlaintext) || self.failover.all(f, !f.url.startsWith('ldap://'))",
+    message: FAILOVER_PLAINTEXT_MESSAGE,
+    fieldPath: '.failover',
+    holds: (v) => {
+      const self = obj(v);
+      return self.startTLS === true || self.insecurePlaintext === true || !Array.isArray(self.failover) || self.failover.every((f) => !str(obj(f).url).startsWith('ldap://'));
+    },
+  },
+  {
+    scope: 'truetask',
+    cel: "!self.url.startsWith('http://') || (has(self.insecurePlaintext) && self.insecurePlaintext)",
+    message: TRUETASK_PLAINTEXT_MESSAGE,
+    fieldPath: '.url',
+    holds: (v) => {
+      const self = obj(v);
+      return !str(self.url).startsWith('http://') || self.insecurePlaintext === true;
+    },
+  },
+  {
     scope: 'adminPromotion',
     cel: '!has(self.enabled) || !self.enabled || (has(self.groups) && size(self.groups) > 0)',
     message: 'adminPromotion.enabled is true but adminPromotion.groups is empty: list at least one group (a DN or a name such as IT-Admins), or disable promotion',
@@ -101,6 +140,18 @@ export const rules: readonly Rule[] = [
     holds: (v) => {
       const parsed = parseInterval(str(obj(v).interval) || 'manual');
       return parsed !== undefined && (parsed === 'manual' || parsed >= 60);
+    },
+  },
+  {
+    scope: 'spec',
+    cel: "!has(self.timeout) || (duration(self.timeout) >= duration('10s') && duration(self.timeout) <= duration('24h'))",
+    message: TIMEOUT_MESSAGE,
+    fieldPath: '.timeout',
+    holds: (v) => {
+      const raw = obj(v).timeout;
+      if (raw === undefined) return true;
+      const parsed = parseInterval(str(raw));
+      return typeof parsed === 'number' && parsed >= 10 && parsed <= 86_400;
     },
   },
   {

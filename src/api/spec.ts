@@ -139,6 +139,12 @@ export const ldapSchema = z
       .boolean()
       .default(false)
       .describe('Upgrade an ldap:// connection with StartTLS before binding. Only valid with ldap:// URLs.'),
+    insecurePlaintext: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Allow ldap:// URLs (spec.ldap.url or a failover DC) without startTLS: the bind password and everything read then cross the network in clear text. Refused unless this is true; reported at every run as an InsecurePlaintext warning event, the InsecureTransport condition and the truetask_adsync_insecure_transport metric. Only for testing.',
+      ),
     tls: ldapTlsSchema.optional(),
     timeoutSeconds: z
       .number()
@@ -213,11 +219,19 @@ export const truetaskSchema = z
       .string()
       .max(2048)
       .regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL, for example https://truetask.corp.example.com')
-      .describe('Base URL of Truetask (the API is at <url>/v1/), for example https://truetask.corp.example.com.'),
+      .describe('Base URL of Truetask (the API is at <url>/v1/), for example https://truetask.corp.example.com. http:// needs insecurePlaintext: true.'),
     tokenSecretRef: secretKeySelector('token', 'a Truetask API token with scope Read + Write (Settings > Integrations > API Tokens)'),
+    insecurePlaintext: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Allow an http:// URL: the API token and generated passwords then cross the network in clear text. Refused unless this is true; reported at every run as an InsecurePlaintext warning event, the InsecureTransport condition and the truetask_adsync_insecure_transport metric. Only for testing.',
+      ),
     tls: truetaskTlsSchema.optional(),
-    timeoutSeconds: z.number().int().min(1).max(300).default(30).describe('Timeout in seconds for each Truetask API request (1..300).'),
+    timeoutSeconds: z.number().int().min(1).max(300).default(30).describe('Timeout in seconds for each Truetask API request, the whole body included (1..300).'),
   })
+  .superRefine(ruleRefinement('truetask'))
+  .meta({ 'x-kubernetes-validations': celRules('truetask') })
   .describe('The Truetask instance to provision accounts in.');
 
 export const safeguardSchema = z
@@ -251,6 +265,7 @@ export const safeguardSchema = z
   );
 
 export const intervalPattern = /^(manual|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
+export const timeoutPattern = /^([0-9]+h)?([0-9]+m)?([0-9]+s)?$/;
 export const fullSyncIntervalPattern = /^(0|([0-9]+h)?([0-9]+m)?([0-9]+s)?)$/;
 
 export const adSyncSpecSchema = z
@@ -297,6 +312,15 @@ export const adSyncSpecSchema = z
       .default('24h')
       .describe(
         'In Sync mode, scheduled runs between full runs read only what changed in AD since the last run (uSNChanged on the same domain controller) and look up only those users in Truetask; a full run (everything read, leavers reported) happens at least this often, e.g. 24h (the default), and also on a spec change, on Sync Now, after a failed run, when another domain controller answers, or when its USN went back (a restore). "0": every run is a full run. Preview mode always runs full runs.',
+      ),
+    timeout: z
+      .string()
+      .min(2)
+      .max(16)
+      .regex(timeoutPattern, 'must be a duration such as 15m, 30m or 1h')
+      .default('15m')
+      .describe(
+        'Longest a run may take, like Flux\'s spec.timeout: a duration from 10s to 24h such as 15m (the default; a full run of 100,000 users takes under 2 minutes). A run still going then is stopped (nothing more is written) and fails with RunTimedOut, retried with back-off.',
       ),
     suspend: z.boolean().default(false).describe('When true nothing runs, not even Sync Now, until it is set back to false.'),
     safeguard: safeguardSchema.prefault({}),

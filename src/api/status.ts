@@ -13,7 +13,7 @@ export const MAX_CHANGESET_CHARS = 26_668;
 
 export const conditionSchema = z
   .object({
-    type: z.string().max(316).describe('Ready, DirectoryConnected, TruetaskConnected, Synced, Reconciling (a run is in progress or a transient failure waits for its retry) or Stalled (a person must act).'),
+    type: z.string().max(316).describe('Ready, DirectoryConnected, TruetaskConnected, Synced, Reconciling (a run is in progress or a transient failure waits for its retry) Stalled (a person must act), or InsecureTransport (True while credentials cross in clear text on purpose: insecurePlaintext).'),
     status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
     observedGeneration: z.number().int().min(0).optional().describe('The .metadata.generation the condition was set from.'),
     lastTransitionTime: z.string().describe('When the condition last changed status (RFC 3339).'),

@@ -5,10 +5,12 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { resolveDirectoryConfig, resolveEngineConfig, type EngineConfig, type TruetaskConfig } from '../config/engine-config.ts';
 import { staticSecretSource, type SecretSource } from '../config/secrets.ts';
+import { plaintextTransports, plaintextWarning } from '../config/transport-policy.ts';
 import { AdSyncError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { readContainers, readGroups, readUsers } from '../ldap/reader.ts';
 import { DirectorySession } from '../ldap/session.ts';
+import { RunDeadline, runTimeoutMs } from '../reconcile/deadline.ts';
 import { runEngine, testConnection } from '../reconcile/engine.ts';
 import { gate } from '../reconcile/safeguard.ts';
 import { summarizeOUs } from '../reconcile/ou-summary.ts';
@@ -32,6 +34,8 @@ export interface CommandContext {
   /** Writes to stdout; false when the stream is full (as stream.write), then wait for `drained`. */
   write: (text: string) => boolean | void;
   drained?: () => Promise<void>;
+  /** Writes a warning line for a person to stderr (default: the logger). */
+  warn?: (text: string) => void;
 }
 
 export const EXIT_OK = 0;
@@ -69,8 +73,9 @@ function secretSourceFor(input: InputFile, ctx: CommandContext): SecretSource {
   return staticSecretSource(input.secrets, fallback, sourceLabel(ctx));
 }
 
-function truetaskClient(cfg: TruetaskConfig, logger: Logger): TruetaskClient {
+function truetaskClient(cfg: TruetaskConfig, logger: Logger, signal?: AbortSignal): TruetaskClient {
   return createTruetaskClient({
+    signal,
     url: cfg.url,
     token: cfg.token,
     ca: cfg.ca,
@@ -84,19 +89,33 @@ function warnInsecure(ctx: CommandContext, which: string[]): void {
   for (const w of which) ctx.logger.warn({ target: w }, `TLS verification is disabled for ${w} (insecureSkipVerify): the connection can be intercepted`);
 }
 
+/** Clear text on purpose (insecurePlaintext): said on stderr at every command, whatever the log level. */
+function warnPlaintext(ctx: CommandContext, input: InputFile, only?: 'ldap'): void {
+  for (const kind of plaintextTransports(input.adsync.spec)) {
+    if (only && kind !== only) continue;
+    const text = `adsync: warning: InsecurePlaintext: ${plaintextWarning(kind)}`;
+    if (ctx.warn) ctx.warn(text);
+    else ctx.logger.warn({ target: kind }, text);
+  }
+}
+
 function printJson(ctx: CommandContext, value: unknown): Promise<void> {
   return writeJson(ctx.write, value, ctx.drained);
 }
 
 /** Reads the file, resolves the whole configuration and opens a Truetask client for `fn`. */
-async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client: TruetaskClient, input: InputFile) => Promise<T>): Promise<T> {
+async function withEngine<T>(ctx: CommandContext, fn: (cfg: EngineConfig, client: TruetaskClient, input: InputFile, deadline: RunDeadline) => Promise<T>): Promise<T> {
   const input = await readInput(ctx);
   const cfg = await resolveEngineConfig(input.adsync, secretSourceFor(input, ctx));
   warnInsecure(ctx, cfg.insecure);
-  const client = truetaskClient(cfg.truetask, ctx.logger);
+  warnPlaintext(ctx, input);
+  // spec.timeout bounds a one-shot command as it bounds an operator's run.
+  const deadline = new RunDeadline(runTimeoutMs(input.adsync.spec));
+  const client = truetaskClient(cfg.truetask, ctx.logger, deadline.signal);
   try {
-    return await fn(cfg, client, input);
+    return await fn(cfg, client, input, deadline);
   } finally {
+    deadline.dispose();
     await client.close();
   }
 }
@@ -114,6 +133,7 @@ async function withDirectory<T>(ctx: CommandContext, fn: (session: DirectorySess
   const input = await readInput(ctx);
   const cfg = await resolveDirectoryConfig(input.adsync, secretSourceFor(input, ctx));
   if (cfg.insecure) warnInsecure(ctx, ['ldap']);
+  warnPlaintext(ctx, input, 'ldap');
   // spec.ldap.url, then each failover DC that answers (as runs do); withFailover closes the session.
   const { value, failedOver } = await withFailover(cfg.ldap, ctx.logger, (c, l) => DirectorySession.open(c, l), (session) => fn(session, cfg, input));
   for (const f of failedOver) ctx.logger.warn({ url: f.url, reason: f.reason }, 'domain controller did not answer; used the next one');
@@ -145,19 +165,25 @@ export async function discoverGroupsCommand(ctx: CommandContext): Promise<number
 }
 
 export async function runCommand(ctx: CommandContext, opts: { apply: boolean; all: boolean; concurrency: number; approve?: string | undefined }): Promise<number> {
-  return withEngine(ctx, async (cfg, client, input) => {
+  return withEngine(ctx, async (cfg, client, input, deadline) => {
     // `sync --confirm` obeys spec.safeguard like the operator; --approve DIGEST approves exactly the plan with that digest.
     const limits = input.adsync.spec.safeguard;
     const approved = opts.approve ? { digest: opts.approve } : undefined;
-    const report = await runEngine(cfg, opts.apply ? 'sync' : 'preview', {
-      gate: (plan) => gate({ changes: plan.changes, inScope: plan.summary.unchanged + plan.summary.toPromote, limits, approved }),
-      logger: ctx.logger,
-      truetask: client,
-      isConflict: isUserExistsError,
-      concurrency: opts.concurrency,
-      withContainers: false,
-      withLeavers: false,
-    });
+    const report = await deadline.race(
+      runEngine(
+        cfg,
+        opts.apply ? 'sync' : 'preview',
+        deadline.deps({
+          gate: (plan) => gate({ changes: plan.changes, inScope: plan.summary.unchanged + plan.summary.toPromote, limits, approved }),
+          logger: ctx.logger,
+          truetask: client,
+          isConflict: isUserExistsError,
+          concurrency: opts.concurrency,
+          withContainers: false,
+          withLeavers: false,
+        }),
+      ),
+    );
     if (ctx.output === 'json') await printJson(ctx, opts.apply ? render.syncJson(report) : render.previewJson(report));
     else ctx.write(`${opts.apply ? render.syncTable(report) : render.previewTable(report, { all: opts.all })}\n`);
     if (report.apply?.abortedBy) throw report.apply.abortedBy;
@@ -168,8 +194,8 @@ export async function runCommand(ctx: CommandContext, opts: { apply: boolean; al
 
 /** `report leavers`: the same read as a preview plus the disabled accounts; writes nothing. */
 export async function reportLeaversCommand(ctx: CommandContext): Promise<number> {
-  return withEngine(ctx, async (cfg, client) => {
-    const report = await runEngine(cfg, 'preview', { logger: ctx.logger, truetask: client, isConflict: isUserExistsError, withContainers: false, withLeavers: true });
+  return withEngine(ctx, async (cfg, client, _input, deadline) => {
+    const report = await deadline.race(runEngine(cfg, 'preview', deadline.deps({ logger: ctx.logger, truetask: client, isConflict: isUserExistsError, withContainers: false, withLeavers: true })));
     const leavers = report.leavers;
     if (!leavers) throw new Error('the run made no leavers report');
     if (ctx.output === 'json') await printJson(ctx, leaversJson(leavers, report.completedAt));

@@ -46,6 +46,13 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function duration(value: string): number {
+  const m = /^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$/.exec(value);
+  const seconds = m && value !== '' ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+  if (!(seconds >= 10 && seconds <= 86_400)) throw new InvalidArgumentError('must be a duration from 10s to 24h, such as 30m or 1h');
+  return seconds * 1000;
+}
+
 interface CommonOptions {
   file?: string;
   output: 'table' | 'json';
@@ -62,6 +69,7 @@ function context(opts: CommonOptions, defaultLevel: string, target: string | und
     write: (text) => process.stdout.write(text),
     // stdout into a pipe is asynchronous: wait for it to drain rather than buffer a large output
     drained: () => once(process.stdout, 'drain').then(() => undefined),
+    warn: (text) => process.stderr.write(`${text}\n`),
   };
 }
 
@@ -187,6 +195,10 @@ export function buildProgram(): Command {
     .option('--lease-duration <seconds>', 'leader Lease duration', positiveInt, 15)
     .option('--concurrency <n>', 'AdSyncs reconciled in parallel', positiveInt, 2)
     .option('--write-concurrency <n>', 'Truetask writes in flight per sync', positiveInt, 4)
+    .option('--require-secret-access', 'use a Secret only when its annotation truetask.io/adsync-access lists the AdSync (comma-separated names, or *); else the AdSync stalls with SecretNotAllowed', false)
+    .option('--allowed-ldap-hosts <list>', 'comma-separated DCs AdSyncs may use: host names, *.domain, IP addresses or CIDR ranges (default: any); else EndpointNotAllowed', process.env.ALLOWED_LDAP_HOSTS ?? '')
+    .option('--allowed-truetask-urls <list>', 'comma-separated Truetask URL prefixes AdSyncs may use, e.g. https://truetask.corp.example.com (default: any); else EndpointNotAllowed', process.env.ALLOWED_TRUETASK_URLS ?? '')
+    .option('--max-run-timeout <duration>', 'longest a run may take whatever an AdSync\'s spec.timeout says, e.g. 30m (a duration of 10s..24h; default 1h)', duration, 3_600_000)
     .option('--kubeconfig <path>', 'kubeconfig (default: in-cluster, then KUBECONFIG / ~/.kube/config)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default(process.env.LOG_LEVEL ?? 'info'))
     .action(async (opts: ControllerFlags) => {
@@ -206,6 +218,10 @@ interface ControllerFlags {
   leaseDuration: number;
   concurrency: number;
   writeConcurrency: number;
+  requireSecretAccess: boolean;
+  allowedLdapHosts: string;
+  allowedTruetaskUrls: string;
+  maxRunTimeout: number;
   kubeconfig?: string;
   logLevel: string;
 }
@@ -219,6 +235,14 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
   const match = /^(.*):(\d+)$/.exec(opts.metricsBindAddress);
   if (!match) {
     console.error(`adsync: --metrics-bind-address must be host:port, got ${JSON.stringify(opts.metricsBindAddress)}`);
+    return EXIT_INVALID;
+  }
+  const { parseEndpointPolicy } = await import('../controller/endpoint-policy.ts');
+  let endpoints: Awaited<ReturnType<typeof parseEndpointPolicy>>;
+  try {
+    endpoints = parseEndpointPolicy(opts.allowedLdapHosts, opts.allowedTruetaskUrls);
+  } catch (err) {
+    console.error(`adsync: ${(err as Error).message}`);
     return EXIT_INVALID;
   }
   const { startController } = await import('../controller/run.ts');
@@ -242,6 +266,9 @@ async function runControllerCommand(opts: ControllerFlags): Promise<number> {
     // As controller-runtime does: a replica that lost the Lease exits (after cancelling its runs)
     // and the Deployment restarts it clean, as a candidate.
     onLostLeadership: () => lostLeadership?.(),
+    requireSecretAccess: opts.requireSecretAccess,
+    endpoints,
+    maxRunTimeoutMs: opts.maxRunTimeout,
   });
   logger.info({ metrics: controller.url }, 'serving /metrics, /healthz and /readyz');
   let code = 0;

@@ -9,12 +9,15 @@ import { FilterSyntaxError, parseFilter, type Filter } from '../ldap/filter.ts';
 import type { ReadConfig } from '../ldap/reader.ts';
 import type { LdapConnectionConfig } from '../ldap/session.ts';
 import { readCaBundle, readSecretKey, type SecretSource } from './secrets.ts';
+import { assertLdapTransport, assertTruetaskTransport } from './transport-policy.ts';
 
 export interface TruetaskConfig {
   url: string;
   token: string;
   ca?: string;
   insecureSkipVerify: boolean;
+  /** spec.truetask.insecurePlaintext: an http:// URL is allowed. */
+  insecurePlaintext?: boolean;
   timeoutSeconds: number;
 }
 
@@ -71,6 +74,8 @@ export async function resolveDirectoryConfig(adsync: AdSync, secrets: SecretSour
   const ns = namespaceOf(adsync);
   const excludedOUs = parseSpecDns(adsync);
   const userFilter = parseSpecUserFilter(adsync);
+  // Before any Secret is read: a clear-text DC without the opt-in never gets the password.
+  assertLdapTransport(spec.ldap);
   const bindPassword = await readSecretKey(secrets, ns, spec.ldap.bindPasswordSecretRef, 'LDAP bind password');
   const ca = spec.ldap.tls?.caSecretRef ? await readCaBundle(secrets, ns, spec.ldap.tls.caSecretRef, 'LDAP CA bundle') : undefined;
   return {
@@ -79,6 +84,7 @@ export async function resolveDirectoryConfig(adsync: AdSync, secrets: SecretSour
       bindDN: spec.ldap.bindDN,
       bindPassword,
       startTLS: spec.ldap.startTLS,
+      insecurePlaintext: spec.ldap.insecurePlaintext,
       tls: { ca, serverName: spec.ldap.tls?.serverName, insecureSkipVerify: spec.ldap.tls?.insecureSkipVerify ?? false },
       timeoutSeconds: spec.ldap.timeoutSeconds,
       ...(spec.ldap.failover?.length ? { failover: spec.ldap.failover.map((f) => ({ url: f.url, serverName: f.serverName })) } : {}),
@@ -98,6 +104,7 @@ export async function resolveDirectoryConfig(adsync: AdSync, secrets: SecretSour
 export async function resolveTruetaskConfig(adsync: AdSync, secrets: SecretSource): Promise<TruetaskConfig> {
   const spec = adsync.spec;
   const ns = namespaceOf(adsync);
+  assertTruetaskTransport(spec.truetask);
   const token = await readSecretKey(secrets, ns, spec.truetask.tokenSecretRef, 'Truetask API token');
   const ca = spec.truetask.tls?.caSecretRef ? await readCaBundle(secrets, ns, spec.truetask.tls.caSecretRef, 'Truetask CA bundle') : undefined;
   return {
@@ -105,6 +112,7 @@ export async function resolveTruetaskConfig(adsync: AdSync, secrets: SecretSourc
     token,
     ...(ca ? { ca } : {}),
     insecureSkipVerify: spec.truetask.tls?.insecureSkipVerify ?? false,
+    insecurePlaintext: spec.truetask.insecurePlaintext,
     timeoutSeconds: spec.truetask.timeoutSeconds,
   };
 }

@@ -15,6 +15,7 @@ export type AdSyncEventReason =
   | 'DirectoryError'
   | 'TruetaskError'
   | 'InsecureTLS'
+  | 'InsecurePlaintext'
   | 'AdminGroupNotFound'
   | 'InvalidSpec'
   | 'FailedOver'

@@ -18,7 +18,11 @@ import { resolveEngineConfig } from '../config/engine-config.ts';
 import type { TruetaskConfig } from '../config/engine-config.ts';
 import { AdSyncError, isAdSyncError } from '../errors.ts';
 import type { SecretSource } from '../config/secrets.ts';
+import { secretAccessCheck, type SecretAccessCheck } from '../kube/secret-access.ts';
 import { kubeSecretSource } from '../kube/secret-source.ts';
+import { RunDeadline, runTimeoutMs } from '../reconcile/deadline.ts';
+import { checkEndpoints, openEndpointPolicy, type EndpointPolicy } from './endpoint-policy.ts';
+import { warnPlaintext, withTransportCondition } from './transport-warnings.ts';
 import type { ServerIdentity } from '../ldap/server-identity.ts';
 import type { Logger } from '../log.ts';
 import { runEngine, type RunKind, type RunReport, type TruetaskPort } from '../reconcile/engine.ts';
@@ -52,6 +56,7 @@ export interface ReconcileMetrics {
   truetaskRequest(obj: ObjectRef, method: string, code: string): void;
   setLeavers(obj: ObjectRef, counts: { Disabled: number; NotInDirectory: number }): void;
   setPendingApproval(obj: ObjectRef, counts: { create: number; promote: number }): void;
+  setInsecureTransport(obj: ObjectRef, plaintext: readonly ('ldap' | 'truetask')[]): void;
   forget(obj: ObjectRef): void;
 }
 
@@ -81,8 +86,11 @@ export interface StatusWriter {
   write(ref: { namespace: string; name: string }, previous: AdSyncStatus, next: AdSyncStatus): Promise<void>;
 }
 
-/** The Secrets of a run, read fresh; `onRead` learns each one's resourceVersion (null: not found), never its data. */
-export type SecretSourceFactory = (onRead: (namespace: string, name: string, resourceVersion: string | null) => void) => SecretSource;
+/**
+ * The Secrets of a run, read fresh; `onRead` learns each one's resourceVersion (null: not found), never its data;
+ * `access`, when given, refuses a Secret that does not allow the AdSync (src/kube/secret-access.ts).
+ */
+export type SecretSourceFactory = (onRead: (namespace: string, name: string, resourceVersion: string | null) => void, access?: SecretAccessCheck) => SecretSource;
 
 /** A status writer on the API server's status subresource. */
 export function apiStatusWriter(custom: CustomObjectsApi): StatusWriter {
@@ -95,7 +103,7 @@ export function apiStatusWriter(custom: CustomObjectsApi): StatusWriter {
 
 /** The cluster's Secrets, read with `get`. */
 export function clusterSecrets(core: CoreV1Api): SecretSourceFactory {
-  return (onRead) => kubeSecretSource(core, 'the cluster', onRead);
+  return (onRead, access) => kubeSecretSource(core, 'the cluster', onRead, access);
 }
 
 export interface ReconcilerDeps {
@@ -110,6 +118,12 @@ export interface ReconcilerDeps {
   lookup: (key: string) => RawObject | undefined;
   stalled: StalledWatch;
   writeConcurrency: number;
+  /** Use a Secret only when its truetask.io/adsync-access annotation lists the AdSync (src/kube/secret-access.ts). */
+  requireSecretAccess?: boolean;
+  /** Where AdSyncs may send credentials (src/controller/endpoint-policy.ts); default: anywhere. */
+  endpoints?: EndpointPolicy;
+  /** Longest run whatever spec.timeout says (a tenant cannot hold a worker longer). */
+  maxRunTimeoutMs?: number;
   /**
    * Fencing: throws when this replica may not write any more (it does not hold an
    * unexpired Lease). Checked right before each Truetask request and each status
@@ -284,7 +298,7 @@ export class Reconciler {
     const decision = decide(observed, state.retry, now.getTime());
     switch (decision.action) {
       case 'suspended':
-        await this.#write(key, ref, status, statusWhenSuspended({ adsync, now, previous: status }));
+        await this.#write(key, ref, status, statusWhenSuspended({ adsync, now, previous: status }), adsync);
         return {};
       case 'wait':
         return decision.until === undefined ? {} : { requeueAfterMs: decision.until - now.getTime() };
@@ -315,7 +329,7 @@ export class Reconciler {
     const startedAt = this.#now();
     // In progress (kstatus InProgress). Nothing runs when this cannot be written: the outcome could not be reported either.
     const previous = statusRunStarted(status, adsync.metadata.generation, `${kind === 'sync' ? 'sync' : 'preview'} in progress (${trigger})`, startedAt);
-    await this.#write(key, ref, status, previous);
+    await this.#write(key, ref, status, previous, adsync);
     this.#d.stalled.untrack(key);
     state.retry.secretChanged = false;
     const scope = runScope({
@@ -346,8 +360,17 @@ export class Reconciler {
     run.log.info({ trigger, scope: scope.kind, ...(scope.kind === 'full' ? { why: scope.reason } : { sinceUSN: scope.since.highestCommittedUSN }) }, 'run started');
 
     let client: (TruetaskPort & { close(): Promise<void> }) | undefined;
+    // spec.timeout bounds the whole run: RunTimedOut (back-off) once it passes.
+    const deadline = new RunDeadline(Math.min(runTimeoutMs(adsync.spec), this.#d.maxRunTimeoutMs ?? Number.POSITIVE_INFINITY));
+    // Leadership lost or the deadline passed: either ends the run's requests.
+    const runSignal = AbortSignal.any([signal, deadline.signal]);
     try {
-      const source = this.#d.secrets((namespace, name, rv) => run.secretVersions.set(`${namespace}/${name}`, rv));
+      this.#guard(key);
+      await warnPlaintext(this.#d.events, this.#d.metrics, ref, adsync.spec);
+      // Before any Secret is read or any connection opened: the operator's allow-lists, then each Secret's own.
+      checkEndpoints(adsync.spec, this.#d.endpoints ?? openEndpointPolicy);
+      const access = this.#d.requireSecretAccess ? secretAccessCheck(ref) : undefined;
+      const source = this.#d.secrets((namespace, name, rv) => run.secretVersions.set(`${namespace}/${name}`, rv), access);
       const cfg = await (this.#d.resolveConfig ?? resolveEngineConfig)(adsync, source);
       for (const target of cfg.insecure) {
         await this.#event(key, ref, 'Warning', 'InsecureTLS', `TLS verification is disabled for ${target === 'ldap' ? 'the domain controller' : 'Truetask'} (insecureSkipVerify): the connection can be intercepted`);
@@ -355,10 +378,10 @@ export class Reconciler {
       client = this.#d.truetaskClient(cfg.truetask, {
         logger: run.log,
         onRequest: (m, c) => this.#d.metrics.truetaskRequest(ref, m, c),
-        signal,
+        signal: runSignal,
         beforeRequest: () => this.#guard(key),
       });
-      const report = await (this.#d.engine ?? runEngine)(cfg, kind, {
+      const report = await deadline.race((this.#d.engine ?? runEngine)(cfg, kind, deadline.deps({
         logger: run.log,
         truetask: client,
         isConflict: this.#d.isConflict,
@@ -372,7 +395,7 @@ export class Reconciler {
           userWritten: (k) => (k === 'create' ? this.#d.metrics.userCreated(ref) : this.#d.metrics.userPromoted(ref)),
           userFailed: () => this.#d.metrics.userFailed(ref),
         },
-      });
+      })));
       await client.close();
       client = undefined;
       return await this.#succeeded(run, report);
@@ -386,6 +409,7 @@ export class Reconciler {
       if (!isAdSyncError(err)) run.log.error({ err }, 'run failed unexpectedly');
       return await this.#failed(run, e);
     } finally {
+      deadline.dispose();
       await client?.close();
     }
   }
@@ -462,7 +486,7 @@ export class Reconciler {
     if (!heldEverything(report)) await this.#event(key, ref, reason === 'PreviewReady' || reason === 'SyncSucceeded' ? 'Normal' : 'Warning', reason, message);
     for (const e of approvalEvents(run.approval, report, status)) await this.#event(key, ref, e.type, e.reason, e.message);
     // Status last: once it shows the run, its events and metrics are there too.
-    await this.#write(key, ref, run.previous, status);
+    await this.#write(key, ref, run.previous, status, run.adsync);
     return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
   }
 
@@ -476,7 +500,7 @@ export class Reconciler {
     const reason: AdSyncEventReason = err.source === 'directory' ? 'DirectoryError' : err.source === 'truetask' ? 'TruetaskError' : 'SyncFailed';
     await this.#event(key, ref, 'Warning', reason, `${err.reason}: ${err.detail}`);
     for (const e of approvalEvents(run.approval, undefined, status)) await this.#event(key, ref, e.type, e.reason, e.message);
-    await this.#write(key, ref, run.previous, status);
+    await this.#write(key, ref, run.previous, status, run.adsync);
     this.#d.logger.warn({ adsync: `${ref.namespace}/${ref.name}`, reason: err.reason, next: err.next, health: health.kind, nextAttemptAt: next?.toISOString() }, err.message);
     return next ? { requeueAfterMs: Math.max(0, next.getTime() - now.getTime()) } : {};
   }
@@ -487,8 +511,10 @@ export class Reconciler {
    * first at the next reconcile): a run's outcome (e.g. stalled) must hold
    * whether or not the API server took it.
    */
-  async #write(key: string, ref: ObjectRef, previous: AdSyncStatus, next: AdSyncStatus): Promise<void> {
+  async #write(key: string, ref: ObjectRef, previous: AdSyncStatus, wanted: AdSyncStatus, adsync: AdSync): Promise<void> {
     this.#guard(key);
+    // While a transport is in clear text (insecurePlaintext), a condition says so (transport-warnings.ts).
+    const next = withTransportCondition(wanted, adsync.spec, adsync.metadata.generation, this.#now());
     const state = this.#key(key);
     state.written = next;
     state.unsaved = true;

@@ -34,6 +34,7 @@ import { annotationChanged, anyOf, deletionStarted, generationChanged } from '..
 import { VersionPoller } from '../runtime/version-poller.ts';
 import { createTruetaskClient, isUserExistsError } from '../truetask/index.ts';
 import { adSyncEventRecorder } from './events.ts';
+import type { EndpointPolicy } from './endpoint-policy.ts';
 import { apiStatusWriter, clusterSecrets, Reconciler } from './reconciler.ts';
 import { defaultSchedulePolicy, type SchedulePolicy } from './schedule.ts';
 
@@ -85,6 +86,12 @@ export interface ControllerOptions {
    * there; without it, the replica stays a candidate (tests).
    */
   onLostLeadership?: (() => void) | undefined;
+  /** Use a Secret only when its truetask.io/adsync-access annotation lists the AdSync. Default false. */
+  requireSecretAccess?: boolean;
+  /** Allow-lists of LDAP hosts and Truetask URLs AdSyncs may use. Default: any. */
+  endpoints?: EndpointPolicy;
+  /** Longest run, whatever an AdSync's spec.timeout says. Default: none (spec.timeout, at most 24h). */
+  maxRunTimeoutMs?: number;
 }
 
 export interface RunningController {
@@ -154,6 +161,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       lookup: (key) => controller.get(key),
       stalled: poller,
       writeConcurrency: opts.writeConcurrency,
+      ...(opts.requireSecretAccess ? { requireSecretAccess: true } : {}),
+      ...(opts.endpoints ? { endpoints: opts.endpoints } : {}),
+      ...(opts.maxRunTimeoutMs ? { maxRunTimeoutMs: opts.maxRunTimeoutMs } : {}),
       fence,
       policy: { ...defaultSchedulePolicy, ...opts.schedule },
     });
@@ -173,7 +183,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     work = { controller, poller, reconciler };
     controller.start();
     poller.start();
-    log.info({ namespaces: opts.namespaces?.length ? opts.namespaces : 'all', identity }, 'controller started leading: watching AdSyncs');
+    log.info(
+      { namespaces: opts.namespaces?.length ? opts.namespaces : 'all', identity, requireSecretAccess: opts.requireSecretAccess ?? false, allowedLdapHosts: opts.endpoints?.ldapHosts ?? [], allowedTruetaskUrls: opts.endpoints?.truetaskUrls ?? [] },
+      'controller started leading: watching AdSyncs',
+    );
   };
 
   const stopWork = async () => {

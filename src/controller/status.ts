@@ -17,7 +17,7 @@ import { leaversAfterFailure, leaversAfterRun } from './leavers-status.ts';
 import { syncNowToken } from './sync-now.ts';
 import { lastRunAfter, serverStatus } from './server-status.ts';
 
-export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled';
+export type ConditionType = 'Ready' | 'DirectoryConnected' | 'TruetaskConnected' | 'Synced' | 'Reconciling' | 'Stalled' | 'InsecureTransport';
 
 export type ConditionUpdate = GenericConditionUpdate<ConditionType>;
 
@@ -26,7 +26,7 @@ export function clip(text: string, max = MAX_MESSAGE): string {
   return clipBytes(text, max);
 }
 
-const ORDER: readonly ConditionType[] = ['Ready', 'DirectoryConnected', 'TruetaskConnected', 'Synced', 'Reconciling', 'Stalled'];
+const ORDER: readonly ConditionType[] = ['Ready', 'DirectoryConnected', 'TruetaskConnected', 'Synced', 'Reconciling', 'Stalled', 'InsecureTransport'];
 
 /** Sets conditions (src/runtime/conditions.ts) in the AdSync's order, messages clipped to MAX_MESSAGE bytes. */
 export function setConditions(previous: readonly Condition[] | undefined, updates: readonly ConditionUpdate[], generation: number | undefined, now: Date): Condition[] {

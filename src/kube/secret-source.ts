@@ -7,15 +7,18 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import { AdSyncError, configError } from '../errors.ts';
 import { decodeSecret, secretSchema, type SecretSource } from '../config/secrets.ts';
 import { apiStatusCode } from '../runtime/api-status.ts';
+import type { SecretAccessCheck } from './secret-access.ts';
 
 export type SecretReadObserver = (namespace: string, name: string, resourceVersion: string | null) => void;
 
-export function kubeSecretSource(core: CoreV1Api, label = 'the cluster', onRead?: SecretReadObserver): SecretSource {
+/** `check` (./secret-access.ts) sees each Secret's metadata before its data is used, and may refuse it. */
+export function kubeSecretSource(core: CoreV1Api, label = 'the cluster', onRead?: SecretReadObserver, check?: SecretAccessCheck): SecretSource {
   return {
     async get(namespace, name) {
       try {
         const secret = await core.readNamespacedSecret({ name, namespace });
         onRead?.(namespace, name, secret.metadata?.resourceVersion ?? '');
+        check?.({ namespace, name, annotations: secret.metadata?.annotations });
         const parsed = secretSchema.safeParse({ ...secret, kind: 'Secret' });
         if (!parsed.success) throw configError('InvalidSecret', `Secret ${namespace}/${name} could not be read: unexpected shape`);
         return decodeSecret(parsed.data);

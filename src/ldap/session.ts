@@ -16,15 +16,22 @@ import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, type Entry, type Filter, type SearchOptions } from 'ldapts';
 import type { Logger } from '../log.ts';
+import { assertLdapTransport } from '../config/transport-policy.ts';
+import { directoryError, type AdSyncError } from '../errors.ts';
 import { isConnectionLevel, mapLdapError } from './errors.ts';
+import { FrameGuard } from './frame-guard.ts';
 
 export interface LdapConnectionConfig {
   url: string;
   bindDN: string;
   bindPassword: string;
   startTLS: boolean;
+  /** spec.ldap.insecurePlaintext: ldap:// without StartTLS is allowed (else refused before any connection). */
+  insecurePlaintext?: boolean | undefined;
   tls: { ca?: string | undefined; serverName?: string | undefined; insecureSkipVerify: boolean };
   timeoutSeconds: number;
+  /** How much one session reads at most (defaults: DEFAULT_READ_LIMITS). */
+  limits?: Partial<ReadLimits> | undefined;
   /** More DCs (spec.ldap.failover), tried in order by failover.ts; a session talks to one DC only. */
   failover?: ReadonlyArray<{ url: string; serverName?: string | undefined }>;
 }
@@ -47,6 +54,27 @@ export interface OneSearch {
 }
 
 const MAX_ATTEMPTS = 2;
+
+export interface ReadLimits {
+  /**
+   * Bytes received for one answer (a page, a base read) before it is complete. A page of
+   * 1,000 AD users with the attributes read here is well under 1 MiB; a server that
+   * streams entries (or values) for ever is cut off here instead of filling memory.
+   */
+  maxResponseBytes: number;
+  /** One LDAP message (one entry): refused on its first bytes when it announces more (an AD user entry is a few KiB). */
+  maxMessageBytes: number;
+  /**
+   * Entries in one answer: a page holds at most spec.ldap.pageSize (AD's MaxPageSize is
+   * 1,000) and every other search reads one base object. ldapts keeps an answer's
+   * entries parsed until its end, ~20 times their size on the wire, so this bounds memory.
+   */
+  maxEntriesPerResponse: number;
+  /** Entries one session reads in all its searches (a 100,000-user full run reads ~105,000). */
+  maxEntries: number;
+}
+
+export const DEFAULT_READ_LIMITS: ReadLimits = { maxResponseBytes: 16 * 1024 * 1024, maxMessageBytes: 4 * 1024 * 1024, maxEntriesPerResponse: 2_000, maxEntries: 2_000_000 };
 
 /**
  * How long the client waits for each answer (a page, a bind): the server-side limit
@@ -71,13 +99,20 @@ export class DirectorySession {
   readonly #config: LdapConnectionConfig;
   readonly #logger: Logger;
   readonly #signal: AbortSignal | undefined;
-  #client: Client | undefined;
   #connecting: Client | undefined;
+  readonly #limits: ReadLimits;
+  #client: Client | undefined;
+  /** close() was called (e.g. the run's deadline): a dropped connection is not re-opened. */
+  #closed = false;
+  /** An answer went over maxResponseBytes: the connection was cut, and the step fails with DirectoryTooLarge. */
+  #tooLarge: string | undefined;
+  #entriesRead = 0;
 
   private constructor(config: LdapConnectionConfig, logger: Logger, signal: AbortSignal | undefined) {
     this.#config = config;
     this.#logger = logger;
     this.#signal = signal;
+    this.#limits = { ...DEFAULT_READ_LIMITS, ...config.limits };
   }
 
   /**
@@ -110,6 +145,8 @@ export class DirectorySession {
 
   async #connect(): Promise<Client> {
     const cfg = this.#config;
+    // Not one byte of a bind leaves in clear text without the opt-in, whatever built this config.
+    assertLdapTransport({ url: cfg.url, startTLS: cfg.startTLS, insecurePlaintext: cfg.insecurePlaintext });
     const tlsOptions = tlsOptionsFor(cfg);
     const client = new Client({
       url: cfg.url,
@@ -142,8 +179,49 @@ export class DirectorySession {
       throw this.#signal.reason;
     }
     this.#logger.debug({ url: cfg.url, startTLS: cfg.startTLS }, 'bound to domain controller');
+    this.#guardResponses(client);
     this.#client = client;
     return client;
+  }
+
+  /**
+   * Counts the bytes of each answer as they arrive (ldapts keeps a search's entries
+   * until its last message) and cuts the connection past maxResponseBytes. One
+   * operation is in flight at a time, so an answer's bytes are those since the last
+   * final message (anything but an entry or a reference).
+   */
+  #guardResponses(client: Client): void {
+    const internals = client as unknown as { socket?: NodeJS.EventEmitter & { destroy(): void }; messageParser?: NodeJS.EventEmitter };
+    const socket = internals.socket;
+    if (!socket || !internals.messageParser) return;
+    const { maxResponseBytes, maxEntriesPerResponse, maxMessageBytes } = this.#limits;
+    const frames = new FrameGuard(maxMessageBytes);
+    let pending = 0;
+    let entries = 0;
+    const cut = (what: string) => {
+      if (this.#tooLarge !== undefined) return;
+      this.#tooLarge = what;
+      socket.destroy();
+    };
+    internals.messageParser.on('message', (message: object) => {
+      const kind = message.constructor.name;
+      if (kind === 'SearchEntry' || kind === 'SearchReference') {
+        if (++entries > maxEntriesPerResponse) cut(`more than ${maxEntriesPerResponse} entries in one answer`);
+      } else {
+        pending = 0;
+        entries = 0;
+      }
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const announced = frames.push(chunk);
+      if (announced !== undefined) cut(`a message announced as ${announced > 2 ** 40 ? 'larger than 1 TiB' : `${Math.ceil(announced / 1024 / 1024)} MiB`} (more than ${Math.round(maxMessageBytes / 1024 / 1024)} MiB)`);
+      pending += chunk.length;
+      if (pending > maxResponseBytes) cut(`an answer of more than ${Math.round(maxResponseBytes / 1024 / 1024)} MiB`);
+    });
+  }
+
+  #tooLargeError(what: string, name: string): AdSyncError {
+    return directoryError('DirectoryTooLarge', 'backoff', `${this.#config.url} sent ${what} while reading ${name}; the operator stopped reading`);
   }
 
   /** The server-side time limit sent with every search, in seconds. */
@@ -159,11 +237,17 @@ export class DirectorySession {
   async step<T>(name: string, base: string, fn: (client: Client) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       this.#signal?.throwIfAborted();
+      if (this.#closed) throw directoryError('ConnectionLost', 'retry', `The session with ${this.#config.url} was closed while reading ${name}`);
       const client = this.#client ?? (await this.#connect());
       try {
         return await fn(client);
       } catch (err) {
         this.#signal?.throwIfAborted();
+        if (this.#tooLarge !== undefined) {
+          await this.#drop();
+          throw this.#tooLargeError(this.#tooLarge, name);
+        }
+        if (this.#closed) throw mapLdapError(err, { phase: 'search', url: this.#config.url, baseDN: base, search: name, timeLimitSeconds: this.#config.timeoutSeconds });
         const mapped = mapLdapError(err, { phase: 'search', url: this.#config.url, baseDN: base, search: name, timeLimitSeconds: this.#config.timeoutSeconds });
         if (attempt < MAX_ATTEMPTS && isConnectionLevel(mapped)) {
           this.#logger.warn({ step: name, reason: mapped.reason, attempt }, 'LDAP connection lost; reconnecting and re-reading this step');
@@ -200,6 +284,8 @@ export class DirectorySession {
       for await (const page of client.searchPaginated(search.base, options)) {
         entries += page.searchEntries.length;
         pages++;
+        this.#entriesRead += page.searchEntries.length;
+        if (this.#entriesRead > this.#limits.maxEntries) throw this.#tooLargeError(`more than ${this.#limits.maxEntries} entries in one run`, name);
         onPage(page.searchEntries);
       }
     });
@@ -230,6 +316,7 @@ export class DirectorySession {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#drop();
   }
 }

@@ -41,7 +41,12 @@ export const METRIC_NAMES = {
   entriesRead: 'truetask_adsync_entries_read',
   directoryReads: 'truetask_adsync_directory_reads_total',
   pendingApproval: 'truetask_adsync_pending_approval',
+  insecureTransport: 'truetask_adsync_insecure_transport',
 } as const;
+
+/** Transports that can be opted into clear text (spec.ldap/truetask.insecurePlaintext). */
+export type TransportKind = 'ldap' | 'truetask';
+export const TRANSPORT_KINDS: readonly TransportKind[] = ['ldap', 'truetask'];
 
 export interface CreateMetricsOptions {
   /** Also register Node.js process metrics (prom-client's default metrics). Default true. */
@@ -72,6 +77,8 @@ export interface AdsyncMetrics {
   recordRead(obj: ObjectRef, scope: ReadScope, entriesRead: number): void;
   /** Changes of a plan held by spec.safeguard (status.pendingApproval), per action; 0 when nothing waits. */
   setPendingApproval(obj: ObjectRef, counts: { create: number; promote: number }): void;
+  /** 1 for each transport the AdSync uses in clear text (its insecurePlaintext opt-in), 0 for the others. */
+  setInsecureTransport(obj: ObjectRef, plaintext: readonly TransportKind[]): void;
   /** Removes every series of the object from every metric (the AdSync was deleted). */
   forget(obj: ObjectRef): void;
 }
@@ -182,6 +189,13 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     name: METRIC_NAMES.pendingApproval,
     help: 'Changes (action create or promote) of a Sync plan held by spec.safeguard while the AdSync waits for a person to approve it (Ready reason ApprovalRequired; status.pendingApproval); 0 otherwise.',
     labelNames: [...OBJ, 'action'],
+    registers,
+  });
+
+  const insecureTransport = new Gauge({
+    name: METRIC_NAMES.insecureTransport,
+    help: 'Whether the AdSync sends credentials in clear text to the domain controller (kind="ldap": ldap:// without startTLS) or to Truetask (kind="truetask": http://), opted into with insecurePlaintext: 1 yes, 0 no.',
+    labelNames: [...OBJ, 'kind'],
     registers,
   });
 
@@ -298,6 +312,10 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     recordRead(obj, scope, entries) {
       incCounter(obj, directoryReads, { ...base(obj), scope });
       setGauge(obj, entriesRead, { ...base(obj), scope }, entries);
+    },
+
+    setInsecureTransport(obj, plaintext) {
+      for (const kind of TRANSPORT_KINDS) setGauge(obj, insecureTransport, { ...base(obj), kind }, plaintext.includes(kind) ? 1 : 0);
     },
 
     forget(obj) {

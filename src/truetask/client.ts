@@ -29,20 +29,22 @@ export interface TruetaskClientOptions {
   ca?: string | undefined;
   /** Skip TLS verification (explicit opt-out). */
   insecureSkipVerify?: boolean | undefined;
-  /** Connect, headers and body timeout, each (default 30). */
+  /** Deadline of each attempt: connecting, the headers and the whole body (default 30). */
   timeoutSeconds?: number | undefined;
   retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number; maxRetryAfterMs?: number } | undefined;
   logger?: Logger | undefined;
   /** Called once per HTTP attempt with the method and the status (or 'error'), e.g. for metrics. */
   onRequest?: ((method: string, code: string) => void) | undefined;
+  /** Largest response body read, in bytes (default 8 MiB): ResponseTooLarge past it. */
+  maxResponseBytes?: number | undefined;
+  /** The run's signal (spec.timeout): aborting it ends requests in flight. */
+  signal?: AbortSignal | undefined;
   /** Jitter source in [0, 1) (default Math.random). */
   random?: (() => number) | undefined;
   /** How to wait between attempts (default setTimeout); resolves early when `signal` aborts. */
   sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
   /** User-Agent of every request, e.g. `truetask-adsync/0.1.0 (pod-name)` (default `truetask-adsync`). */
   userAgent?: string | undefined;
-  /** Cancels every request in flight and every retry. */
-  signal?: AbortSignal | undefined;
   /** Checked right before each request is sent (fencing); throwing stops it before it is sent. */
   beforeRequest?: (() => void) | undefined;
 }
@@ -77,13 +79,14 @@ export function createTruetaskClient(options: TruetaskClientOptions): TruetaskCl
     ca: options.ca,
     insecureSkipVerify: options.insecureSkipVerify,
     timeoutMs: Math.round(timeoutSeconds * 1000),
+    maxResponseBytes: options.maxResponseBytes,
+    signal: options.signal,
     retry: resolveRetryPolicy(options.retry),
     logger: options.logger,
     onRequest: options.onRequest,
     random: options.random ?? Math.random,
     sleep: options.sleep ?? ((ms: number, signal?: AbortSignal) => sleep(ms, signal)),
     userAgent: options.userAgent,
-    signal: options.signal,
     beforeRequest: options.beforeRequest,
   });
   const token = options.token;

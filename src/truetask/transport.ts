@@ -3,11 +3,17 @@
  * default), bearer auth, timeouts, capped exponential back-off with full jitter on
  * 429 (honouring Retry-After), 502/503/504, dropped connections and timeouts.
  * Returns the final status and body text; the caller interprets them.
+ *
+ * Bounded: each attempt has one deadline (timeoutMs) for connecting, the headers
+ * and the whole body (undici's bodyTimeout alone measures only the gaps between
+ * chunks, so a body dripped a byte at a time would never end); a body is read as a
+ * stream and given up past maxResponseBytes (ResponseTooLarge) without holding more;
+ * and the run's signal (spec.timeout) ends any request in flight.
  */
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
 import type { Logger } from '../log.ts';
-import { truetaskError } from '../errors.ts';
+import { isAdSyncError, truetaskError } from '../errors.ts';
 import { backoffDelayMs, parseRetryAfterMs, type RetryPolicy } from './backoff.ts';
 import { classifyTransportError, transportError, type TransportFailure } from './errors.ts';
 
@@ -18,6 +24,10 @@ export interface TransportOptions {
   ca?: string | undefined;
   insecureSkipVerify?: boolean | undefined;
   timeoutMs: number;
+  /** Largest response body read (default DEFAULT_MAX_RESPONSE_BYTES); a larger one fails with ResponseTooLarge. */
+  maxResponseBytes?: number | undefined;
+  /** The run's signal: once aborted, requests in flight end and no new one starts. */
+  signal?: AbortSignal | undefined;
   retry: RetryPolicy;
   logger?: Logger | undefined;
   onRequest?: ((method: string, code: string) => void) | undefined;
@@ -26,8 +36,6 @@ export interface TransportOptions {
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Sent as User-Agent on every request. */
   userAgent?: string | undefined;
-  /** Cancels every request in flight and any retry (the run is cancelled). */
-  signal?: AbortSignal | undefined;
   /**
    * Checked right before each attempt is sent (fencing: may this process still
    * write?); throwing stops the request before anything reaches Truetask.
@@ -58,6 +66,26 @@ export interface Transport {
 }
 
 const transientStatuses = new Set([502, 503, 504]);
+
+/** A page of 500 users is ~150 KiB; nothing the Truetask API sends comes near this. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+class BodyTooLarge extends Error {}
+
+/** Reads a body as a stream, counting bytes, and stops (destroying the stream) past `max`. */
+async function readBounded(body: AsyncIterable<Uint8Array> & { destroy?: (err?: Error) => unknown }, max: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.byteLength;
+    if (total > max) {
+      body.destroy?.();
+      throw new BodyTooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
+}
 
 export function parseBaseUrl(raw: string): { origin: string; basePath: string } {
   let url: URL;
@@ -91,6 +119,11 @@ export function createTransport(options: TransportOptions): Transport {
     bodyTimeout: options.timeoutMs,
   });
   const secretsOf = (req: HttpRequest): string[] => [options.token, ...(req.secrets ?? [])];
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const abortedByRun = (what: string) => {
+    const reason: unknown = options.signal?.reason;
+    return isAdSyncError(reason) ? reason : truetaskError('TruetaskTimeout', 'retry', `${what} was stopped: the run ended`);
+  };
   const log = options.logger;
 
   async function send(req: HttpRequest): Promise<HttpResponse> {
@@ -115,15 +148,27 @@ export function createTransport(options: TransportOptions): Transport {
       let status: number;
       let text: string;
       let retryAfterHeader: string | string[] | undefined;
+      if (options.signal?.aborted) throw abortedByRun(what);
+      // One deadline for the whole attempt, the body included; the run's signal ends it too.
+      const attemptDeadline = AbortSignal.timeout(options.timeoutMs);
+      const attemptSignal = options.signal ? AbortSignal.any([attemptDeadline, options.signal]) : attemptDeadline;
       try {
-        const res = await agent.request({ origin, path: fullPath, method: req.method, headers, body: payload, ...(signal ? { signal } : {}) });
+        const res = await agent.request({ origin, path: fullPath, method: req.method, headers, body: payload, signal: attemptSignal });
         status = res.statusCode;
         retryAfterHeader = res.headers['retry-after'];
-        text = await res.body.text();
+        text = await readBounded(res.body, maxResponseBytes);
       } catch (err) {
-        // Cancelled: not a Truetask failure, nothing to retry.
-        signal?.throwIfAborted();
-        const failure: TransportFailure = classifyTransportError(err, secretsOf(req));
+        if (err instanceof BodyTooLarge) {
+          options.onRequest?.(req.method, 'error');
+          throw truetaskError('ResponseTooLarge', 'backoff', `Truetask's answer to ${what} was larger than ${Math.round(maxResponseBytes / 1024)} KiB; the operator stopped reading it`);
+        }
+        if (options.signal?.aborted) {
+          options.onRequest?.(req.method, 'error');
+          throw abortedByRun(what);
+        }
+        // The attempt's own deadline (connect, headers or body): a timeout, retried like one.
+        const cause = attemptDeadline.aborted ? Object.assign(new Error(`no complete answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' }) : err;
+        const failure: TransportFailure = classifyTransportError(cause, secretsOf(req));
         options.onRequest?.(req.method, 'error');
         log?.debug({ method: req.method, path: fullPath, attempt, error: failure.code, durationMs: Date.now() - started }, 'truetask request failed');
         if (!failure.retryable || attempt >= maxAttempts) throw transportError(failure, what, attempt);
@@ -152,6 +197,7 @@ export function createTransport(options: TransportOptions): Transport {
 
   return {
     send,
-    close: () => agent.close(),
+    // After the run's deadline, requests in flight are dropped rather than waited for.
+    close: () => (options.signal?.aborted ? agent.destroy() : agent.close()),
   };
 }

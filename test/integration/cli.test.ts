@@ -190,8 +190,8 @@ describe('connections and AD errors', () => {
     ]);
   });
 
-  it('refuses a simple bind on plain ldap:// with StrongAuthRequired and what to do', async () => {
-    const err = await failure({ ldap: { url: ad.ldapUrl, tls: undefined } });
+  it('a DC that refuses a simple bind on plain ldap:// (opted into): StrongAuthRequired and what to do', async () => {
+    const err = await failure({ ldap: { url: ad.ldapUrl, tls: undefined, insecurePlaintext: true } });
     expect(err).toMatch(/StrongAuthRequired: .*use ldaps:\/\/HOST:636 or set spec.ldap.startTLS: true/);
   });
 

@@ -10,6 +10,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type Kube
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adSyncCrd } from '../../src/api/crd.ts';
+import { FAILOVER_PLAINTEXT_MESSAGE, LDAP_PLAINTEXT_MESSAGE, TIMEOUT_MESSAGE, TRUETASK_PLAINTEXT_MESSAGE } from '../../src/api/rules.ts';
 import { DN_MESSAGE, FAILOVER_STARTTLS_MESSAGE, GROUP_CONTROL_MESSAGE, GROUP_REF_MESSAGE, USER_FILTER_MESSAGE } from '../../src/api/rules.ts';
 import { adSyncSpecSchema } from '../../src/api/spec.ts';
 import { startController, type RunningController } from '../../src/controller/run.ts';
@@ -25,9 +26,9 @@ const G = { group: 'truetask.io', version: 'v1alpha1', plural: 'adsyncs' };
 const BROKEN =
   '(&(objectCategory=person)(objectClass=user)(|(userPrincipalName=alan.turing@corp.example.com)(userPrincipalName=ken.thompson@corp.example.com)';
 
-const spec = (over: Record<string, unknown> = {}, ldap: Record<string, unknown> = {}) => ({
+const spec = (over: Record<string, unknown> = {}, ldap: Record<string, unknown> = {}, truetask: Record<string, unknown> = {}) => ({
   ldap: { url: 'ldaps://10.0.10.14:636', baseDN: 'DC=corp,DC=example,DC=com', bindDN: 'svc@corp.example.com', bindPasswordSecretRef: { name: 'ad-bind' }, ...ldap },
-  truetask: { url: 'https://truetask.corp.example.com', tokenSecretRef: { name: 'truetask-api' } },
+  truetask: { url: 'https://truetask.corp.example.com', tokenSecretRef: { name: 'truetask-api' }, ...truetask },
   ...over,
 });
 
@@ -69,6 +70,10 @@ describe('admission (CEL) refuses what it can, with the message zod gives the CL
     ['an admin group DN with an unescaped quote', spec({ adminPromotion: { enabled: true, groups: ['CN="IT, Admins",DC=corp'] } }), 'spec.adminPromotion.groups[0]', GROUP_REF_MESSAGE],
     ['an admin group name with a NUL', spec({ adminPromotion: { enabled: true, groups: ['Admin\0'] } }), 'spec.adminPromotion.groups[0]', GROUP_CONTROL_MESSAGE],
     ['startTLS with an ldaps:// failover DC', spec({}, { url: 'ldap://10.0.10.14:389', startTLS: true, failover: [{ url: 'ldap://10.0.10.15:389' }, { url: 'ldaps://10.0.10.16:636' }] }), 'spec.ldap.failover', FAILOVER_STARTTLS_MESSAGE],
+    ['ldap:// without startTLS (clear text)', spec({}, { url: 'ldap://10.0.10.14:389' }), 'spec.ldap.url', LDAP_PLAINTEXT_MESSAGE],
+    ['an ldap:// failover DC behind an ldaps:// one (clear text)', spec({}, { failover: [{ url: 'ldaps://10.0.10.15:636' }, { url: 'ldap://10.0.10.16:389' }] }), 'spec.ldap.failover', FAILOVER_PLAINTEXT_MESSAGE],
+    ['a run timeout under 10s', spec({ timeout: '5s' }), 'spec.timeout', TIMEOUT_MESSAGE],
+    ['an http:// Truetask URL (clear text)', spec({}, {}, { url: 'http://truetask.corp.example.com' }), 'spec.truetask.url', TRUETASK_PLAINTEXT_MESSAGE],
   ])('refuses %s', async (_what, s, field, message) => {
     const status = await expectKubeError('create', create(s));
     expect(status.code).toBe(422);
@@ -86,6 +91,10 @@ describe('admission (CEL) refuses what it can, with the message zod gives the CL
     ['the default filter', spec()],
     ['failover DCs, each with its own serverName, and fullSyncInterval "0"', spec({ fullSyncInterval: '0' }, { failover: [{ url: 'ldaps://10.0.10.15:636', serverName: 'dc2.corp.example.com' }, { url: 'ldaps://dc3.corp.example.com' }] })],
     ['DNs with escapes, spaces, "+" and non-ASCII', spec({ excludedOUs: ['ou=service accounts, dc=corp, dc=example, dc=com', 'CN=Smith\\, John,OU=Sales,DC=corp', 'OU=Équipe\\2C Paris+L=FR,DC=corp', 'CN=\\#1,DC=corp'] }, { baseDN: 'dc=corp,dc=example,dc=com' })],
+    ['clear text on purpose: ldap:// and an ldap:// failover DC with insecurePlaintext', spec({}, { url: 'ldap://10.0.10.14:389', insecurePlaintext: true, failover: [{ url: 'ldap://10.0.10.15:389' }] })],
+    ['clear text on purpose: http:// with insecurePlaintext', spec({}, {}, { url: 'http://truetask.corp.example.com', insecurePlaintext: true })],
+    ['a run timeout of 1h', spec({ timeout: '1h' })],
+    ['ldap:// with startTLS', spec({}, { url: 'ldap://10.0.10.14:389', startTLS: true, failover: [{ url: 'ldap://10.0.10.15:389' }] })],
     ['admin groups by name (any characters) and by DN', spec({ adminPromotion: { enabled: true, groups: ['Admin', 'IT Admins (EU)*', 'Back\\slash', 'CN=IT-Admins,OU=Groups,DC=corp,DC=example,DC=com'] } })],
   ])('accepts %s (and so does zod)', async (_what, s) => {
     await create(s);

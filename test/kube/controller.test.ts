@@ -124,6 +124,9 @@ describe('the AdSync controller', () => {
     expect(s.lastSync).toBeUndefined();
     expect(sim.audit()).toEqual([]);
     await waitEvent('PreviewReady', 'corp', 'Normal');
+    // The simulator is http://, opted into (spec.truetask.insecurePlaintext): said at every run, and in the status.
+    expect(condition(s, 'InsecureTransport')).toMatchObject({ status: 'True', reason: 'InsecurePlaintext', message: expect.stringMatching(/Truetask API token .* clear text .*use an https:\/\/ URL/) });
+    expect((await waitEvent('InsecurePlaintext', 'corp', 'Warning')).message).toMatch(/^Clear text on purpose: the Truetask API token/);
 
     const toCreate = s.preview!.toCreate;
     const toPromote = s.preview!.toPromote;
@@ -244,7 +247,7 @@ describe('the AdSync controller', () => {
 
     // a rejected API token, fixed by rotating the Secret
     await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'bad-token' }, stringData: { token: 'not-a-valid-token' } } });
-    await createAdSync('badtoken', { spec: { truetask: { url: sim.url, tokenSecretRef: { name: 'bad-token' } } } });
+    await createAdSync('badtoken', { spec: { truetask: { url: sim.url, insecurePlaintext: true, tokenSecretRef: { name: 'bad-token' } } } });
     o = await waitStatus('Unauthorized', (s) => condition(s, 'Ready')?.reason === 'Unauthorized', 'badtoken');
     expect(condition(o.status, 'TruetaskConnected')).toMatchObject({ status: 'False', reason: 'Unauthorized' });
     expect(JSON.stringify(await waitEvent('TruetaskError', 'badtoken', 'Warning'))).not.toContain('not-a-valid-token');
@@ -254,7 +257,7 @@ describe('the AdSync controller', () => {
     // a token that may read but not write: the sync fails with Forbidden and is retried; a new token fixes it
     await addUser(ad, { cn: 'Rita Readonly', sAMAccountName: 'rita.readonly', userPrincipalName: 'rita.readonly@corp.example.com' });
     await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'ro-token' }, stringData: { token: READ_ONLY_TOKEN } } });
-    await createAdSync('readonly', { mode: 'Sync', spec: { excludedOUs: [`OU=Staff,${ad.baseDN}`, `OU=Service Accounts,${ad.baseDN}`, `OU=Contractors,${ad.baseDN}`], truetask: { url: sim.url, tokenSecretRef: { name: 'ro-token' } } } });
+    await createAdSync('readonly', { mode: 'Sync', spec: { excludedOUs: [`OU=Staff,${ad.baseDN}`, `OU=Service Accounts,${ad.baseDN}`, `OU=Contractors,${ad.baseDN}`], truetask: { url: sim.url, insecurePlaintext: true, tokenSecretRef: { name: 'ro-token' } } } });
     o = await waitStatus('Forbidden', (s) => condition(s, 'Ready')?.reason === 'Forbidden', 'readonly');
     expect(o.status!.lastSync).toMatchObject({ result: 'Failed', created: 0 });
     // a person must act; interval is manual, so no attempt on its own: only a changed Secret, the spec or Sync Now
@@ -308,6 +311,9 @@ describe('the AdSync controller', () => {
     expect(series('truetask_adsync_planned_users').some((l) => l.includes('action="create"'))).toBe(true);
     expect(text).toMatch(/truetask_adsync_truetask_requests_total\{[^}]*method="GET"[^}]*code="200"/);
     expect(text).toMatch(/truetask_adsync_ldap_errors_total\{[^}]*reason="InvalidCredentials"/);
+    // ldaps:// to the DC, http:// (opted into) to the simulator
+    expect(value(series('truetask_adsync_insecure_transport').find((l) => l.includes('kind="ldap"')))).toBe(0);
+    expect(value(series('truetask_adsync_insecure_transport').find((l) => l.includes('kind="truetask"')))).toBe(1);
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain(ad.bindPassword);
   });

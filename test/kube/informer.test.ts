@@ -32,7 +32,7 @@ const adsync = (name: string) => ({
   metadata: { name },
   spec: {
     ldap: { url: 'ldaps://127.0.0.1:636', baseDN: 'DC=corp', bindDN: 'svc@corp', bindPasswordSecretRef: { name: 'x' } },
-    truetask: { url: 'http://127.0.0.1:1', tokenSecretRef: { name: 'y' } },
+    truetask: { url: 'http://127.0.0.1:1', insecurePlaintext: true, tokenSecretRef: { name: 'y' } },
   },
 });
 

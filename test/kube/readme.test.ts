@@ -96,7 +96,7 @@ describe('the README install and use commands, as written', () => {
       .find((d) => d.kind === 'AdSync');
     if (!example) throw new Error('examples/adsync.yaml has no AdSync');
     example.spec.ldap = { ...example.spec.ldap, url: ad.ldapsUrl, tls: { ...(example.spec.ldap?.tls as object), serverName: ad.dcHostname } };
-    example.spec.truetask = { ...example.spec.truetask, url: sim.url };
+    example.spec.truetask = { ...example.spec.truetask, url: sim.url, insecurePlaintext: true };
     await writeFile(join(work, 'my-adsync.yaml'), stringify(example));
     // The CLI as `adsync`, as the image or an npm install provides it.
     await mkdir(join(work, 'bin'));

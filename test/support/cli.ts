@@ -10,8 +10,15 @@ const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 export interface CliResult {
   code: number;
   stdout: string;
+  /** stderr without the InsecurePlaintext warnings (in `warnings`). */
   stderr: string;
+  /** The `adsync: warning: InsecurePlaintext: ...` lines: most tests opt into clear text to the http:// simulator. */
+  warnings: string[];
+  /** stderr as the CLI wrote it. */
+  rawStderr: string;
 }
+
+const PLAINTEXT_WARNING = /^adsync: warning: InsecurePlaintext: .*\n/gm;
 
 export function adsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {
@@ -21,7 +28,8 @@ export function adsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
       { env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: '/nonexistent/kubeconfig', ...env }, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-        resolve({ code, stdout, stderr });
+        const warnings = stderr.match(PLAINTEXT_WARNING)?.map((l) => l.trimEnd()) ?? [];
+        resolve({ code, stdout, stderr: stderr.replace(PLAINTEXT_WARNING, ''), warnings, rawStderr: stderr });
       },
     );
   });

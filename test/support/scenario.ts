@@ -29,22 +29,26 @@ export function adsyncObject(o: ScenarioOptions): Record<string, unknown> {
     timeoutSeconds: 10,
     ...o.ldap,
   };
+  const spec: Record<string, unknown> = {
+    ldap,
+    excludedOUs: [`OU=Service Accounts,${o.ad.baseDN}`],
+    adminPromotion: { enabled: true, groups: [`CN=IT-Admins,OU=Groups,${o.ad.baseDN}`, 'Admin'], nested: true },
+    truetask: { url: o.truetaskUrl, tokenSecretRef: { name: 'truetask-api' }, timeoutSeconds: 10 },
+    mode: o.mode ?? 'Preview',
+    interval: 'manual',
+    // The create safeguard is off, explicitly, for tests about something else: the fixture's first sync
+    // creates 267 users, which the defaults hold for approval (test/kube/approval.test.ts tests them).
+    safeguard: { maxCreates: 0, maxGrowthPercent: 0 },
+    ...o.spec,
+  };
+  // The simulator serves http://: tests opt into clear text as a user must, also with a spec.truetask of their own.
+  const truetask = spec.truetask as Record<string, unknown>;
+  if (String(truetask.url).startsWith('http://') && truetask.insecurePlaintext === undefined) spec.truetask = { ...truetask, insecurePlaintext: true };
   return {
     apiVersion: 'truetask.io/v1alpha1',
     kind: 'AdSync',
     metadata: { name: o.name ?? 'corp', ...(o.namespace ? { namespace: o.namespace } : {}) },
-    spec: {
-      ldap,
-      excludedOUs: [`OU=Service Accounts,${o.ad.baseDN}`],
-      adminPromotion: { enabled: true, groups: [`CN=IT-Admins,OU=Groups,${o.ad.baseDN}`, 'Admin'], nested: true },
-      truetask: { url: o.truetaskUrl, tokenSecretRef: { name: 'truetask-api' }, timeoutSeconds: 10 },
-      mode: o.mode ?? 'Preview',
-      interval: 'manual',
-      // The create safeguard is off, explicitly, for tests about something else: the fixture's first sync
-      // creates 267 users, which the defaults hold for approval (test/kube/approval.test.ts tests them).
-      safeguard: { maxCreates: 0, maxGrowthPercent: 0 },
-      ...o.spec,
-    },
+    spec,
   };
 }
 

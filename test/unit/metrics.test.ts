@@ -91,6 +91,7 @@ describe('createMetrics', () => {
       truetask_adsync_entries_read: 'gauge',
       truetask_adsync_directory_reads_total: 'counter',
       truetask_adsync_pending_approval: 'gauge',
+      truetask_adsync_insecure_transport: 'gauge',
     };
     for (const [name, type] of Object.entries(types)) expect(text).toContain(`# TYPE ${name} ${type}\n`);
     expect(Object.values(METRIC_NAMES).sort()).toEqual(Object.keys(types).sort());

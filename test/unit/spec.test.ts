@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { adSyncSpecSchema, DEFAULT_USER_FILTER } from '../../src/api/spec.ts';
 import { parseInterval } from '../../src/api/interval.ts';
 import { adSyncCrd, renderCrdYaml } from '../../src/api/crd.ts';
+import { FAILOVER_PLAINTEXT_MESSAGE, LDAP_PLAINTEXT_MESSAGE, TRUETASK_PLAINTEXT_MESSAGE } from '../../src/api/rules.ts';
+import { plaintextTransports } from '../../src/config/transport-policy.ts';
 import { DN_MESSAGE, GROUP_CONTROL_MESSAGE, GROUP_REF_MESSAGE, USER_FILTER_MESSAGE, rulesHold } from '../../src/api/rules.ts';
 import { escapeDnValue, hasDnShape, parseDn } from '../../src/ldap/dn.ts';
 import { parseFilter } from '../../src/ldap/filter.ts';
@@ -24,6 +26,7 @@ describe('AdSync spec schema', () => {
     expect(spec).toMatchObject({
       mode: 'Preview',
       interval: '6h',
+      timeout: '15m',
       suspend: false,
       emailAttribute: 'userPrincipalName',
       userFilter: DEFAULT_USER_FILTER,
@@ -41,6 +44,9 @@ describe('AdSync spec schema', () => {
     ['page size 1001', { ...minimal, ldap: { ...minimal.ldap, pageSize: 1001 } }, /ldap.pageSize/],
     ['an unknown email attribute', { ...minimal, emailAttribute: 'email' }, /emailAttribute/],
     ['a bad interval', { ...minimal, interval: 'daily' }, /interval: must be "manual" or a duration/],
+    ['a timeout that is not a duration', { ...minimal, timeout: 'forever' }, /timeout: must be a duration/],
+    ['a timeout under 10s', { ...minimal, timeout: '5s' }, /timeout must be a duration from 10s to 24h/],
+    ['a timeout over 24h', { ...minimal, timeout: '25h' }, /timeout must be a duration from 10s to 24h/],
     ['an interval under a minute', { ...minimal, interval: '30s' }, /at least 1m/],
     ['tls on plain ldap', { ...minimal, ldap: { ...minimal.ldap, url: 'ldap://dc1:389', tls: { insecureSkipVerify: true } } }, /tls settings apply only to encrypted/],
     ['startTLS with an ldaps:// failover DC', { ...minimal, ldap: { ...minimal.ldap, url: 'ldap://dc1:389', startTLS: true, failover: [{ url: 'ldaps://dc2:636' }] } }, /startTLS: true needs ldap:\/\/ URLs in failover too/],
@@ -51,6 +57,29 @@ describe('AdSync spec schema', () => {
   ])('refuses %s with a message saying what to fix', (_what, spec, message) => {
     const found = issues(spec);
     expect(found.join('\n')).toMatch(message);
+  });
+
+  describe('clear text only on purpose', () => {
+    const plainLdap = { ...minimal.ldap, url: 'ldap://10.0.10.14:389' };
+    it.each([
+      ['ldap:// without startTLS', { ...minimal, ldap: plainLdap }, `ldap.url: ${LDAP_PLAINTEXT_MESSAGE}`],
+      ['an ldap:// failover DC behind an ldaps:// primary', { ...minimal, ldap: { ...minimal.ldap, failover: [{ url: 'ldaps://10.0.10.15:636' }, { url: 'ldap://10.0.10.16:389' }] } }, `ldap.failover: ${FAILOVER_PLAINTEXT_MESSAGE}`],
+      ['an http:// Truetask URL', { ...minimal, truetask: { ...minimal.truetask, url: 'http://truetask.corp.example.com' } }, `truetask.url: ${TRUETASK_PLAINTEXT_MESSAGE}`],
+    ])('refuses %s, naming the fix', (_what, spec, message) => {
+      expect(issues(spec)).toEqual([message]);
+      expect(message).toMatch(/ldaps:\/\/HOST:636|https:\/\//);
+    });
+
+    it.each([
+      ['ldap:// with startTLS', { ...minimal, ldap: { ...plainLdap, startTLS: true, failover: [{ url: 'ldap://10.0.10.15:389' }] } }, []],
+      ['ldap:// with insecurePlaintext', { ...minimal, ldap: { ...plainLdap, insecurePlaintext: true } }, ['ldap']],
+      ['an ldap:// failover DC with insecurePlaintext', { ...minimal, ldap: { ...minimal.ldap, insecurePlaintext: true, failover: [{ url: 'ldap://10.0.10.15:389' }] } }, ['ldap']],
+      ['http:// with insecurePlaintext', { ...minimal, truetask: { ...minimal.truetask, url: 'http://127.0.0.1:8080', insecurePlaintext: true } }, ['truetask']],
+      ['insecurePlaintext with TLS anyway (nothing in clear text)', { ...minimal, ldap: { ...minimal.ldap, insecurePlaintext: true }, truetask: { ...minimal.truetask, insecurePlaintext: true } }, []],
+    ])('accepts %s and says what is in clear text', (_what, spec, plaintext) => {
+      expect(issues(spec)).toEqual([]);
+      expect(plaintextTransports(adSyncSpecSchema.parse(spec))).toEqual(plaintext);
+    });
   });
 
   it('refuses the filter of the issue with the admission message and where it breaks', () => {

@@ -20,7 +20,7 @@ const GENERATED_CHUNK = 10_000;
 // ---------------------------------------------------------------------------
 // DC directory
 
-function smbConf(fx: CorpFixture, dcDir: string, ip: string): string {
+function smbConf(fx: CorpFixture, dcDir: string, ip: string, requireStrongAuth = true): string {
   const netbios = fx.dcHostname.split('.')[0]?.toUpperCase() ?? 'DC1';
   return [
     '# Written by test/support/samba.ts for one run; all paths are inside this dir.',
@@ -40,17 +40,17 @@ function smbConf(fx: CorpFixture, dcDir: string, ip: string): string {
     `\tpid directory = ${dcDir}/run`,
     `\tncalrpc dir = ${dcDir}/run/ncalrpc`,
     `\twinbindd socket directory = ${dcDir}/run/winbindd`,
-    '\tldap server require strong auth = yes',
+    `\tldap server require strong auth = ${requireStrongAuth ? 'yes' : 'no'}`,
     '\ttls enabled = yes',
     '\tlog level = 1',
     '',
   ].join('\n');
 }
 
-async function writeSmbConf(fx: CorpFixture, dcDir: string, ip: string): Promise<string> {
+async function writeSmbConf(fx: CorpFixture, dcDir: string, ip: string, requireStrongAuth = true): Promise<string> {
   for (const d of ['etc', 'lock', 'state', 'cache', 'run']) await mkdir(join(dcDir, d), { recursive: true });
   const path = join(dcDir, 'etc', 'smb.conf');
-  await writeFile(path, smbConf(fx, dcDir, ip));
+  await writeFile(path, smbConf(fx, dcDir, ip, requireStrongAuth));
   return path;
 }
 
@@ -216,8 +216,8 @@ async function tryBind(url: string, ca: string, servername: string, dn: string, 
   }
 }
 
-async function startProcess(fx: CorpFixture, dcDir: string, ip: string, logPath: string, startTimeoutMs: number): Promise<SambaProcess> {
-  const conf = await writeSmbConf(fx, dcDir, ip);
+async function startProcess(fx: CorpFixture, dcDir: string, ip: string, logPath: string, startTimeoutMs: number, requireStrongAuth = true): Promise<SambaProcess> {
+  const conf = await writeSmbConf(fx, dcDir, ip, requireStrongAuth);
   await mkdir(dirname(logPath), { recursive: true });
   const logFd = openSync(logPath, 'a');
   const t0 = performance.now();
@@ -375,7 +375,7 @@ export async function startSambaAD(opts: StartSambaOptions = {}): Promise<SambaA
       ]);
       log(`account lockout after ${opts.lockoutThreshold} bad passwords, for ${minutes} min`);
     }
-    const proc = await startProcess(fx, dcDir, ip, logPath, startTimeoutMs);
+    const proc = await startProcess(fx, dcDir, ip, logPath, startTimeoutMs, opts.requireStrongAuth ?? true);
     timings.startMs = proc.startMs;
     timings.totalMs = performance.now() - t0;
     log(`Samba AD up at ldaps://${ip}:636 in ${Math.round(timings.totalMs)} ms${timings.fromCache ? ' (cached template)' : ''}`);

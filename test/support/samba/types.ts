@@ -104,4 +104,10 @@ export interface StartSambaOptions {
    */
   lockoutThreshold?: number;
   lockoutMinutes?: number;
+  /**
+   * `ldap server require strong auth` (default true: simple binds on plain ldap://
+   * are refused with strongAuthRequired, as AD does by default). false: plain binds
+   * work, to prove the client never sends one without its opt-in.
+   */
+  requireStrongAuth?: boolean;
 }
