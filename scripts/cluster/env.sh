@@ -23,5 +23,7 @@ USERS_LOCK="$R.users.lock"
 # Machine-wide sysctls the kubelet sets (setupKernelTunables): saved by up, restored by down.
 GLOBAL_SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes"
 
-in_ns() { ip netns exec "$NS" "$@"; }
+# nsenter, not `ip netns exec`: that one also makes a new mount namespace with its own
+# /sys (no cgroup mounts) and keeps mounts (pod volumes) from the other processes.
+in_ns() { nsenter --net="/run/netns/$NS" "$@"; }
 CTR() { ctr --address "$R/containerd/containerd.sock" -n k8s.io "$@"; }
