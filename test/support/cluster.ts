@@ -90,7 +90,7 @@ export async function acquireCluster(opts: { log?: (line: string) => void } = {}
 
 /** Runs a command inside the cluster's network namespace. */
 export function inCluster(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  return runCommand('ip', ['netns', 'exec', CLUSTER_NETNS, cmd, ...args], opts);
+  return runCommand('nsenter', [`--net=/run/netns/${CLUSTER_NETNS}`, cmd, ...args], opts);
 }
 
 /** ctr against the cluster's containerd (namespace k8s.io). */
@@ -140,7 +140,7 @@ export async function relayIntoCluster(target: { host: string; port: number }): 
   });
   for (let attempt = 0; attempt < 20; attempt++) {
     const port = randomInt(20_000, 40_000);
-    const child = spawn('ip', ['netns', 'exec', CLUSTER_NETNS, 'socat', `TCP-LISTEN:${port},bind=${NODE_IP},fork,reuseaddr`, `UNIX-CONNECT:${sock}`], {
+    const child = spawn('nsenter', [`--net=/run/netns/${CLUSTER_NETNS}`, 'socat', `TCP-LISTEN:${port},bind=${NODE_IP},fork,reuseaddr`, `UNIX-CONNECT:${sock}`], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
