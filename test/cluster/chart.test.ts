@@ -225,8 +225,11 @@ describe('helm install of charts/truetask-adsync on a real cluster', () => {
     const endpoints = slices.items.flatMap((s) => (s.endpoints ?? []).filter((e) => e.conditions?.ready).flatMap((e) => e.addresses));
     expect(endpoints).toHaveLength(2);
     const targets = [`${ip}:${port}`, ...endpoints.map((a) => `${a}:${port}`)];
-    const t = tenants[tenants.length - 1];
-    if (!t) throw new Error('no tenant (the upgrade test runs first)');
+    // A run by the current pods (those of the upgrade), so that their registries hold its series.
+    const t = await tenant('adsync-metrics');
+    tenants.push(t);
+    await createAdSync(t);
+    await waitSynced(t.namespace);
     const script = `const out = {}; for (const t of ${JSON.stringify(targets)}) { try { const r = await fetch('http://' + t + '/metrics'); out[t] = { status: r.status, body: await r.text() }; } catch (e) { out[t] = { status: 0, body: String(e) }; } } console.log(JSON.stringify(out));`;
     const pod = uniqueName('scrape');
     await core.createNamespacedPod({
