@@ -91,12 +91,15 @@ async function main(): Promise<void> {
   work = await mkdtemp(join(tmpdir(), 'adsync-demo-'));
 
   step(`Bringing up a single-node Kubernetes cluster in its own network namespace (built once into ~/.cache) [${elapsed()}]`);
+  // The DC starts meanwhile (it does not need the cluster).
+  const adStarting = startSambaAD();
+  adStarting.catch(() => undefined);
   cluster = await acquireCluster();
   console.log(`cluster ${cluster.reused ? 'already up' : 'up'} in ${(cluster.upMs / 1000).toFixed(1)}s; export KUBECONFIG=${cluster.kubeconfigPath}`);
   await show(['get', 'nodes', '-o', 'wide']);
 
   step(`Starting a Samba AD domain controller seeded with a small company [${elapsed()}]`);
-  ad = await startSambaAD();
+  ad = await adStarting;
   console.log(`AD ${ad.ldapsUrl} (DC ${ad.dcHostname}), base DN ${ad.baseDN}`);
 
   step(`Starting the Truetask simulator [${elapsed()}]`);

@@ -109,11 +109,11 @@ export interface Tenant {
 }
 
 /** A tenant namespace with the AdSync's Secrets and a fresh simulator reachable from pods. */
-export async function tenant(prefix: string, faults: Faults = {}): Promise<Tenant> {
+export async function tenant(prefix: string, faults: Faults = {}, fixedNamespace?: string): Promise<Tenant> {
   const sim = await startTruetaskSimulator({ tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }], faults });
   const u = new URL(sim.url);
   const relay = await relayIntoCluster({ host: u.hostname, port: Number(u.port) });
-  const namespace = uniqueName(prefix);
+  const namespace = fixedNamespace ?? uniqueName(prefix);
   const core = admin().makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'truetask-adsync.test/namespace': 'true' } } } });
   const truetaskUrl = `http://${relay.host}:${relay.port}`;
