@@ -27,6 +27,8 @@ describe('kubectl apply -k', () => {
   ] as const) {
     it(`${dir}: 2/2 pods Ready in a restricted namespace, one leader, an AdSync Synced`, async () => {
       await kubectl(['delete', 'crd', 'adsyncs.truetask.io', '--ignore-not-found', '--wait=true']);
+      // The AdSync's namespace first: the namespaced overlay grants its Role there (it must exist).
+      t = await tenant('adsync-kustomize', {}, tenantNamespace);
       applied = join(repoRoot, dir);
       await kubectl(['apply', '-k', applied]);
       const ns = JSON.parse((await kubectl(['get', 'namespace', NS, '-o', 'json'])).stdout) as { metadata: { labels: Record<string, string> } };
@@ -35,7 +37,6 @@ describe('kubectl apply -k', () => {
       const pods = await readyPods(NS, 2);
       const holder = await waitFor('a Lease holder', async () => (await leaseHolder(NS, 'truetask-adsync-leader')) || undefined, { timeoutMs: 60_000 });
       expect(pods.map((p) => p.metadata?.name)).toContain(holderPod(holder));
-      t = await tenant('adsync-kustomize', {}, tenantNamespace);
       await createAdSync(t);
       const status = await waitSynced(t.namespace);
       expect(status.lastSync?.created).toBe(t.sim.createAttempts().length);
