@@ -131,7 +131,7 @@ describe('helm install of charts/truetask-adsync on a real cluster', () => {
     await readyPods(opNs, 2);
   });
 
-  it('deleting the leader pod in the middle of a sync: another pod takes the Lease and finishes; every user is created exactly once', async () => {
+  it('deleting the leader pod in the middle of a sync: the sync completes (the pod drains its run within its grace period), another pod takes the Lease; every user is created exactly once', async () => {
     const t = await tenant('adsync-ha', { latencyMs: 150 });
     tenants.push(t);
     const before = await readyPods(opNs, 2);
