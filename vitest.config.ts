@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 //  sim         - the Truetask client against the project's simulator over real HTTP
 //  integration - the engine and CLI against a real Samba AD DC and the Truetask simulator
 //  kube        - the operator against a real kube-apiserver + etcd (plus AD and simulator)
+//  cluster     - the chart's pods on a real single-node cluster (scripts/cluster/up.sh)
 export default defineConfig({
   test: {
     projects: [
@@ -38,6 +39,16 @@ export default defineConfig({
           globalSetup: ['test/support/global-kube.ts', 'test/support/global-ad.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          globalSetup: ['test/support/global-cluster.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
           fileParallelism: false,
         },
       },

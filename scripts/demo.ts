@@ -1,19 +1,20 @@
 /**
- * The demo (`bash scripts/demo.sh`): a real kube-apiserver, a seeded Samba AD,
- * the Truetask simulator and the operator, on this machine. Installs the CRD,
- * applies an AdSync in Preview mode, shows the preview (also with `adsync preview
- * NAMESPACE/NAME`), switches it to Sync, where the create safeguard holds the plan
- * until it is approved (`adsync approve`), and shows the users appear in Truetask
- * and the metrics move.
+ * The demo (`bash scripts/demo.sh`): what a user does, on this machine. A real
+ * single-node cluster (scripts/cluster/up.sh, in its own network namespace), a
+ * seeded Samba AD and the Truetask simulator (reached by the pods through relays
+ * in that namespace), the operator installed with its Helm chart and running as
+ * pods. Applies an AdSync in Preview mode, shows the preview (also every change
+ * with `adsync preview NAMESPACE/NAME`), switches it to Sync, where the create
+ * safeguard holds the plan until it is approved (`adsync approve`), and shows the
+ * users appear in Truetask, the leavers, the events and the metrics.
  *
  * Ctrl-C (or the end, without --keep) stops everything it started.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile, open } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TruetaskSimulator } from '../src/truetask-sim/server.ts';
-import type { ApiServer } from '../test/support/kube-apiserver.ts';
+import type { ClusterLease, ClusterRelay } from '../test/support/cluster.ts';
 import type { SambaAD } from '../test/support/samba.ts';
 import { parseCliOrExit } from '../src/util/cli-args.ts';
 
@@ -22,9 +23,9 @@ const { keep } = parseCliOrExit({
   program: 'demo',
   usage: `usage: bash scripts/demo.sh [--keep]
 
-The demo: a real kube-apiserver, a seeded Samba AD, the Truetask simulator and the
-operator on this machine; an AdSync in Preview mode, then Sync. Installs what it needs
-the first time.
+The demo: a real single-node cluster, a seeded Samba AD, the Truetask simulator and the
+operator installed with its Helm chart, running as pods; an AdSync in Preview mode, then
+Sync. Installs and builds what it needs the first time.
 
   --keep       leave everything running until Ctrl-C
   -h, --help   print this help
@@ -35,7 +36,7 @@ the first time.
 // Loaded once the arguments are known to be good (--help and bad flags answer at once).
 const { stringify } = await import('yaml');
 const { startTruetaskSimulator } = await import('../src/truetask-sim/server.ts');
-const { startApiServer } = await import('../test/support/kube-apiserver.ts');
+const { acquireCluster, relayIntoCluster, CLUSTER_NETNS } = await import('../test/support/cluster.ts');
 const { startSambaAD } = await import('../test/support/samba.ts');
 const { adsyncObject, secretObjects, TOKEN, TOKEN_NAME } = await import('../test/support/scenario.ts');
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -43,10 +44,11 @@ const step = (s: string) => console.log(`\n${bold(`==> ${s}`)}`);
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 
-let api: ApiServer | undefined;
+let cluster: ClusterLease | undefined;
 let ad: SambaAD | undefined;
 let sim: TruetaskSimulator | undefined;
-let controller: ChildProcess | undefined;
+const relays: ClusterRelay[] = [];
+let installed = false;
 let work: string | undefined;
 let stopping = false;
 
@@ -54,13 +56,16 @@ async function cleanup(): Promise<void> {
   if (stopping) return;
   stopping = true;
   step('Stopping everything the demo started');
-  if (controller && controller.exitCode === null) {
-    controller.kill('SIGTERM');
-    await new Promise((resolve) => controller!.once('exit', resolve));
+  if (installed) {
+    await run(join(cluster!.toolsBinDir, 'helm'), ['uninstall', 'adsync', '-n', 'adsync-system', '--wait']).catch(() => undefined);
+    await kubectl(['delete', 'namespace', 'truetask', 'adsync-system', '--wait=true']).catch(() => undefined);
+    await kubectl(['delete', 'crd', 'adsyncs.truetask.io', '--ignore-not-found']).catch(() => undefined);
   }
+  for (const r of relays) await r.close().catch(() => undefined);
   await sim?.close().catch(() => undefined);
   await ad?.stop().catch(() => undefined);
-  await api?.stop().catch(() => undefined);
+  // Takes the cluster down unless it was already up (then it is left as it was).
+  await cluster?.release({ down: !cluster.reused }).catch(() => undefined);
   if (work) await rm(work, { recursive: true, force: true });
   console.log('done: nothing left running.');
 }
@@ -68,10 +73,15 @@ async function cleanup(): Promise<void> {
 process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
 process.once('SIGTERM', () => void cleanup().then(() => process.exit(143)));
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await api!.kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
+async function run(cmd: string, args: string[]): Promise<string> {
+  const { runCommand } = await import('../test/support/run-command.ts');
+  const r = await runCommand(cmd, args, { env: { ...process.env, KUBECONFIG: cluster!.kubeconfigPath }, timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
+}
+
+async function kubectl(args: string[]): Promise<string> {
+  return run(join(cluster!.kubeBinDir, 'kubectl'), args);
 }
 
 async function show(args: string[]): Promise<void> {
@@ -82,12 +92,16 @@ async function show(args: string[]): Promise<void> {
 async function main(): Promise<void> {
   work = await mkdtemp(join(tmpdir(), 'adsync-demo-'));
 
-  step(`Starting a real kube-apiserver + etcd (built once into ~/.cache) [${elapsed()}]`);
-  api = await startApiServer();
-  console.log(`API server ${api.server}; kubeconfig ${api.kubeconfigPath}`);
+  step(`Bringing up a single-node Kubernetes cluster in its own network namespace (built once into ~/.cache) [${elapsed()}]`);
+  // The DC starts meanwhile (it does not need the cluster).
+  const adStarting = startSambaAD();
+  adStarting.catch(() => undefined);
+  cluster = await acquireCluster();
+  console.log(`cluster ${cluster.reused ? 'already up' : 'up'} in ${(cluster.upMs / 1000).toFixed(1)}s; export KUBECONFIG=${cluster.kubeconfigPath}`);
+  await show(['get', 'nodes', '-o', 'wide']);
 
   step(`Starting a Samba AD domain controller seeded with a small company [${elapsed()}]`);
-  ad = await startSambaAD();
+  ad = await adStarting;
   console.log(`AD ${ad.ldapsUrl} (DC ${ad.dcHostname}), base DN ${ad.baseDN}`);
 
   step(`Starting the Truetask simulator [${elapsed()}]`);
@@ -103,31 +117,41 @@ async function main(): Promise<void> {
   });
   console.log(`Truetask ${sim.url} (4 users: the owner, two people who left the company, an invited contractor)`);
 
-  step(`Installing the CRD and starting the operator [${elapsed()}]`);
-  await show(['apply', '-f', 'crds/truetask.io_adsyncs.yaml']);
-  await kubectl(['wait', '--for=condition=Established', 'crd/adsyncs.truetask.io', '--timeout=60s']);
+  // The pods reach the DC and the simulator at relays inside the cluster's network namespace.
+  const adUrl = new URL(ad.ldapsUrl);
+  const adRelay = await relayIntoCluster({ host: adUrl.hostname, port: Number(adUrl.port) });
+  const simUrl = new URL(sim.url);
+  const simRelay = await relayIntoCluster({ host: simUrl.hostname, port: Number(simUrl.port) });
+  relays.push(adRelay, simRelay);
+  console.log(`pods reach them at ldaps://${adRelay.host}:${adRelay.port} and http://${simRelay.host}:${simRelay.port} (network namespace ${CLUSTER_NETNS})`);
+
+  step(`Installing the operator with its Helm chart (image imported into the cluster, no registry) [${elapsed()}]`);
+  installed = true;
+  await kubectl(['delete', 'crd', 'adsyncs.truetask.io', '--ignore-not-found', '--wait=true']);
+  await kubectl(['create', 'namespace', 'adsync-system']);
+  await kubectl(['label', 'namespace', 'adsync-system', 'pod-security.kubernetes.io/enforce=restricted']);
+  console.log('$ helm install adsync charts/truetask-adsync -n adsync-system --set image.pullPolicy=Never --set metrics.service.enabled=true --wait');
+  await run(join(cluster.toolsBinDir, 'helm'), ['install', 'adsync', 'charts/truetask-adsync', '-n', 'adsync-system', '--set', 'image.pullPolicy=Never', '--set', 'metrics.service.enabled=true', '--wait', '--timeout', '180s']);
+  await show(['get', 'pods', '-n', 'adsync-system', '-o', 'wide']);
+  await show(['get', 'lease', '-n', 'adsync-system']);
   await kubectl(['create', 'namespace', 'truetask']);
-  const log = await open(join(work, 'controller.log'), 'w');
-  controller = spawn(process.execPath, ['src/cli/main.ts', 'controller', '--metrics-bind-address=127.0.0.1:0', '--no-leader-elect', '--namespaces=truetask'], {
-    env: { ...process.env, KUBECONFIG: api.kubeconfigPath, METRICS_BIND_ADDRESS: '127.0.0.1:0' },
-    stdio: ['ignore', log.fd, log.fd],
-  });
-  console.log(`operator running (pid ${controller.pid}); its JSON logs: ${join(work, 'controller.log')}`);
 
   step(`Applying an AdSync in Preview mode, with its Secrets [${elapsed()}]`);
   // spec.safeguard: {}: the product's defaults (the test scenario turns it off).
-  const opts = { ad, truetaskUrl: sim.url, namespace: 'truetask', spec: { interval: '6h', safeguard: {} } };
+  const opts = { ad, truetaskUrl: `http://${simRelay.host}:${simRelay.port}`, namespace: 'truetask', spec: { interval: '6h', safeguard: {} }, ldap: { url: `ldaps://${adRelay.host}:${adRelay.port}` } };
   const manifest = [adsyncObject(opts), ...secretObjects(opts)].map((d) => stringify(d)).join('---\n');
   await writeFile(join(work, 'corp.yaml'), manifest);
   await show(['apply', '-f', join(work, 'corp.yaml')]);
   await kubectl(['wait', '--for=condition=Ready', 'adsync/corp', '-n', 'truetask', '--timeout=120s']);
-  await show(['get', 'adsyncs', '-n', 'truetask']);
+  await show(['get', 'adsyncs', '-n', 'truetask', '-o', 'wide']);
   await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.preview.toCreate} to create, {.status.preview.toPromote} to promote; first planned: {.status.preview.users[0:3]}{"\\n"}']);
   console.log(`Truetask audit log entries so far: ${sim.audit().length} (Preview writes nothing)`);
 
+  // The CLI runs where the DC is reachable (inside the cluster's network namespace), reading the AdSync and its Secrets from the cluster.
+  const inCluster = join(dirname(cluster.kubeconfigPath), 'admin-in-netns.kubeconfig');
   step(`Reviewing every change from the cluster: adsync preview NAMESPACE/NAME [${elapsed()}]`);
   console.log('$ adsync preview truetask/corp    (first lines)');
-  const preview = await runCli(['preview', 'truetask/corp'], api.kubeconfigPath);
+  const preview = await runCli(['preview', 'truetask/corp'], inCluster);
   console.log(preview.split('\n').slice(0, 12).join('\n'));
 
   step(`Switching to mode: Sync: more creates than spec.safeguard allows, so nothing is written until approved [${elapsed()}]`);
@@ -139,12 +163,12 @@ async function main(): Promise<void> {
 
   step(`Approving exactly the reviewed plan [${elapsed()}]`);
   console.log('$ adsync approve truetask/corp --yes    (first lines)');
-  const approved = await runCli(['approve', 'truetask/corp', '--yes'], api.kubeconfigPath);
+  const approved = await runCli(['approve', 'truetask/corp', '--yes'], inCluster);
   const lines = approved.trimEnd().split('\n');
   console.log([...lines.slice(0, 8), '...', ...lines.slice(-1)].join('\n'));
   await kubectl(['wait', '--for=condition=Synced', 'adsync/corp', '-n', 'truetask', '--timeout=180s']);
   await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.lastApproved}{"\\n"}']);
-  await show(['get', 'adsyncs', '-n', 'truetask']);
+  await show(['get', 'adsyncs', '-n', 'truetask', '-o', 'wide']);
   await show(['get', 'adsync', 'corp', '-n', 'truetask', '-o', 'jsonpath={.status.lastSync}{"\\n"}']);
   const audit = sim.audit();
   console.log(`\nTruetask audit log: ${audit.length} writes, e.g.`);
@@ -161,14 +185,14 @@ async function main(): Promise<void> {
   console.log(report.trimEnd());
   console.log('Nobody was changed or removed in Truetask because of it: people decide what to do with them.');
 
-  step('The metrics moved');
-  const url = await controllerMetricsUrl(join(work, 'controller.log'));
-  const text = await (await fetch(`${url}/metrics`)).text();
+  step('The metrics moved (scraped from the leader pod through the API server)');
+  const holder = (await kubectl(['get', 'lease', '-n', 'adsync-system', 'adsync-truetask-adsync-leader', '-o', 'jsonpath={.spec.holderIdentity}'])).replace(/_[^_]*$/, '');
+  const text = await kubectl(['get', '--raw', `/api/v1/namespaces/adsync-system/pods/${holder}:8080/proxy/metrics`]);
   console.log(text.split('\n').filter((l) => /^truetask_adsync_(users_created_total|ready|directory_users|runs_total|planned_users|leavers|pending_approval)/.test(l)).join('\n'));
 
   console.log(`\n${bold(`Demo complete in ${elapsed()}: ${audit.filter((a) => a.change.op === 'create').length} users created in Truetask.`)}`);
   if (keep) {
-    console.log(`Still running (--keep). export KUBECONFIG=${api.kubeconfigPath}; kubectl from ${api.binDir}. Ctrl-C to stop everything.`);
+    console.log(`Still running (--keep). export KUBECONFIG=${cluster.kubeconfigPath}; kubectl and helm from ${cluster.kubeBinDir}:${cluster.toolsBinDir}. Ctrl-C to stop everything.`);
     await new Promise(() => undefined);
   }
 }
@@ -177,25 +201,12 @@ async function main(): Promise<void> {
 async function runCli(args: string[], kubeconfig = '/nonexistent'): Promise<string> {
   const { execFile } = await import('node:child_process');
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['src/cli/main.ts', ...args], { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    // Inside the cluster's network namespace: the file holds the addresses pods use.
+    execFile('nsenter', [`--net=/run/netns/${CLUSTER_NETNS}`, process.execPath, 'src/cli/main.ts', ...args], { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`adsync ${args.join(' ')} failed: ${stderr}`));
       else resolve(stdout);
     });
   });
-}
-
-/** The operator logs where it serves /metrics (it was asked for a free port). */
-async function controllerMetricsUrl(logPath: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  for (const line of (await readFile(logPath, 'utf8')).split('\n')) {
-    try {
-      const j = JSON.parse(line) as { metrics?: string };
-      if (j.metrics) return j.metrics;
-    } catch {
-      // not JSON
-    }
-  }
-  throw new Error('the operator did not log its metrics address');
 }
 
 try {
