@@ -2,8 +2,10 @@
  * `adsync controller`: wires the runtime (informer, predicates, work queue,
  * Secret poller, leader election, probes and metrics) to the AdSync reconciler.
  * Only the leader runs syncs; every replica serves probes and metrics. SIGTERM
- * stops taking work, lets runs in flight finish (so no status is half-written),
- * and releases the Lease.
+ * stops taking work and cancels the runs in flight, as controller-runtime cancels
+ * its context (a run of a large directory outlasts any grace period; a run is
+ * idempotent, and the next leader runs it again at once and reports it), then
+ * releases the Lease so that the standby takes over without waiting for it to expire.
  *
  * Fencing: a replica that stops leading (it could not renew the Lease, another
  * holds it, or its Lease expired on the monotonic clock, e.g. after a SIGSTOP)
@@ -110,7 +112,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const custom = kc.makeApiClient(CustomObjectsApi);
 
   /** The work of a leader: the controller, the Secret poller and the reconciler (none on a follower). */
-  let work: { controller: Controller; poller: VersionPoller; reconciler: Reconciler } | undefined;
+  let work: { controller: Controller; poller: VersionPoller; reconciler: Reconciler; cancel: AbortController } | undefined;
   let leading = false;
   let stopping = false;
 
@@ -120,7 +122,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     if (elector && !elector.holdsLease()) throw new Error('this replica does not hold the leader Lease any more');
   };
 
-  const startWork = (signal: AbortSignal) => {
+  const startWork = (term: AbortSignal) => {
+    // The work ends with the leader's term, or when the process stops (SIGTERM).
+    const cancel = new AbortController();
+    const signal = AbortSignal.any([term, cancel.signal]);
     const poller: VersionPoller = new VersionPoller({
       intervalMs: opts.secretPollMs ?? SECRET_POLL_MS,
       logger: log,
@@ -180,7 +185,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       idleTimeoutMs: opts.watchIdleTimeoutMs,
       watchTimeoutSeconds: opts.watchTimeoutSeconds,
     });
-    work = { controller, poller, reconciler };
+    work = { controller, poller, reconciler, cancel };
     controller.start();
     poller.start();
     log.info(
@@ -249,7 +254,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     done = elector.run(abort.signal);
   } else {
     leading = true;
-    // A single replica: SIGTERM lets runs in flight finish; nothing cancels them.
+    // A single replica: only stop() (SIGTERM) cancels its runs.
     startWork(new AbortController().signal);
     done = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve()));
   }
@@ -261,7 +266,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     async stop() {
       if (stopping) return;
       stopping = true;
-      log.info('stopping: finishing runs in flight');
+      log.info('stopping: cancelling runs in flight');
+      work?.cancel.abort(new Error('the operator is stopping'));
       await stopWork();
       abort.abort();
       if (elector) await elector.release();

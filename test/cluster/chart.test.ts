@@ -131,7 +131,7 @@ describe('helm install of charts/truetask-adsync on a real cluster', () => {
     await readyPods(opNs, 2);
   });
 
-  it('deleting the leader pod in the middle of a sync: the sync completes (the pod drains its run within its grace period), another pod takes the Lease; every user is created exactly once', async () => {
+  it('deleting the leader pod in the middle of a sync: its run is cancelled, another pod takes the Lease and finishes the sync; every user is created exactly once', async () => {
     const t = await tenant('adsync-ha', { latencyMs: 150 });
     tenants.push(t);
     const before = await readyPods(opNs, 2);
@@ -161,12 +161,16 @@ describe('helm install of charts/truetask-adsync on a real cluster', () => {
     expect(new Set(attempts.map((x) => x.email)).size).toBe(attempts.length);
     expect(attempts.length).toBe(t.sim.createAttempts().filter((x) => x.status === 201).length);
     expect(status.lastSync?.result).toBe('Succeeded');
+    // The new leader's run finished the job: it created the users the deleted pod had not.
+    expect(status.lastSync?.created).toBeLessThan(attempts.length);
+    expect(status.lastSync?.created).toBeGreaterThan(0);
     timelines.leaderKill = {
       leader,
       standby,
       newLeader,
       newLeaderWasStandby: newLeader === standby,
       createAttemptsAtDelete: attemptsAtKill,
+      createdByNewLeader: status.lastSync?.created,
       createAttemptsTotal: attempts.length,
       createAttemptsNot201: attempts.filter((x) => x.status !== 201).length,
       msAdSyncToDelete: killedAt - t0,
