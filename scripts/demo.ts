@@ -56,7 +56,8 @@ async function cleanup(): Promise<void> {
   if (stopping) return;
   stopping = true;
   step('Stopping everything the demo started');
-  if (installed) {
+  // A cluster the demo brought up goes down whole; one that was already up gets back what it had.
+  if (installed && cluster?.reused) {
     await run(join(cluster!.toolsBinDir, 'helm'), ['uninstall', 'adsync', '-n', 'adsync-system', '--wait']).catch(() => undefined);
     await kubectl(['delete', 'namespace', 'truetask', 'adsync-system', '--wait=true']).catch(() => undefined);
     await kubectl(['delete', 'crd', 'adsyncs.truetask.io', '--ignore-not-found']).catch(() => undefined);
@@ -139,7 +140,8 @@ async function main(): Promise<void> {
   step(`Applying an AdSync in Preview mode, with its Secrets [${elapsed()}]`);
   // spec.safeguard: {}: the product's defaults (the test scenario turns it off).
   const opts = { ad, truetaskUrl: `http://${simRelay.host}:${simRelay.port}`, namespace: 'truetask', spec: { interval: '6h', safeguard: {} }, ldap: { url: `ldaps://${adRelay.host}:${adRelay.port}` } };
-  const manifest = [adsyncObject(opts), ...secretObjects(opts)].map((d) => stringify(d)).join('---\n');
+  // The Secrets first, as a user applies them: the AdSync's first run finds them.
+  const manifest = [...secretObjects(opts), adsyncObject(opts)].map((d) => stringify(d)).join('---\n');
   await writeFile(join(work, 'corp.yaml'), manifest);
   await show(['apply', '-f', join(work, 'corp.yaml')]);
   await kubectl(['wait', '--for=condition=Ready', 'adsync/corp', '-n', 'truetask', '--timeout=120s']);

@@ -74,7 +74,7 @@ export function adSyncCrd(): JsonSchema {
             { name: 'Approval', type: 'string', jsonPath: '.status.pendingApproval.digest', description: 'Digest of a plan that waits for approval (spec.safeguard)' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
-            { name: 'Next Sync', type: 'date', jsonPath: '.status.nextSyncAt', priority: 1 },
+            { name: 'Next Sync', type: 'string', jsonPath: '.status.nextSyncAt', priority: 1, description: 'When the next run or retry is due (RFC 3339): a string column, since kubectl shows a future date as <invalid>.' },
             { name: 'Run', type: 'string', jsonPath: '.status.lastRun.kind', description: 'Full or Changed (a changed-only run)', priority: 1 },
             { name: 'Read', type: 'integer', jsonPath: '.status.lastRun.entriesRead', description: 'Directory entries the last run read', priority: 1 },
           ],
