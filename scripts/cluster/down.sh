@@ -23,31 +23,34 @@ if [ "${ADSYNC_CLUSTER_LOCKED:-0}" != 1 ]; then
 fi
 
 pid_of() { awk -v n="$1" '$1 == n { print $2 }' "$R/pids" 2>/dev/null | tail -1; }
-stop() { # name: SIGTERM its process group, wait up to 10 s, then SIGKILL
-  local p; p="$(pid_of "$1")"; [ -n "$p" ] || return 0
-  kill -0 "$p" 2>/dev/null || return 0
-  kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
-  for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.2; done
-  kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null
+stop() { # name...: SIGTERM their process groups together, wait up to 10 s for all, then SIGKILL the rest
+  local n p pids=()
+  for n in "$@"; do
+    p="$(pid_of "$n")"; [ -n "$p" ] || continue
+    kill -0 "$p" 2>/dev/null || continue
+    kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
+    pids+=("$p")
+  done
+  for _ in $(seq 50); do
+    local alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep 0.2
+  done
+  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; done
 }
 ns_exists() { ip netns list 2>/dev/null | awk '{ print $1 }' | grep -qx "$NS"; }
 # cgroup directories of the kubelet's pods (cgroupfs driver; v1: one tree per controller, v2: one tree)
 kubepods_dirs() { for d in /sys/fs/cgroup/kubepods /sys/fs/cgroup/*/kubepods; do [ -d "$d" ] && echo "$d"; done; }
 
-stop kube-proxy
-stop kubelet
-stop kube-scheduler
-stop kube-controller-manager
+stop kube-proxy kubelet kube-scheduler kube-controller-manager
 # Every container and pod sandbox: kill the tasks, delete them and their containers.
 if [ -S "$R/containerd/containerd.sock" ]; then
   for t in $(CTR tasks ls -q 2>/dev/null); do CTR tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
   for _ in $(seq 25); do [ -z "$(CTR tasks ls -q 2>/dev/null | head -1)" ] && break; for t in $(CTR tasks ls -q 2>/dev/null); do CTR tasks delete -f "$t" >/dev/null 2>&1; done; sleep 0.2; done
   for c in $(CTR containers ls -q 2>/dev/null); do CTR containers delete "$c" >/dev/null 2>&1; done
 fi
-stop containerd
-stop api-relay-host
-stop api-relay-ns
-stop kube-apiserver
+stop containerd api-relay-host api-relay-ns kube-apiserver
 stop etcd
 # What is still running: processes in the namespace (shims, relays a test left), then in the pods' cgroups.
 if ns_exists; then
