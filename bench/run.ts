@@ -16,6 +16,7 @@
  *
  *   node bench/run.ts [--users 100000] [--users 20000,100000] [--runs 3]
  *                     [--page-size 500] [--concurrency 4] [--skip-controller]
+ *                     [--only preview] [--compare-with OTHER/dist]
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +29,7 @@ import { parseCliOrExit, usageError } from '../src/util/cli-args.ts';
 const values = parseCliOrExit({
   program: 'bench',
   usage: `usage: npm run bench -- [--users N[,N...]] [--runs 3] [--page-size 500] [--concurrency 4] [--skip-controller]
+                        [--only preview] [--compare-with OTHER/dist]
 
 Benchmarks (never timed assertions in tests), one column per directory size: adsync
 preview of a seeded Samba AD next to ldapsearch, sync --confirm and an idle re-sync into
@@ -38,6 +40,9 @@ the simulator, and the operator's sync-now latency and memory. Prints one table.
   --page-size N       LDAP page size for both (default 500, at most 1000)
   --concurrency N     Truetask writes in flight (default 4)
   --skip-controller   leave out the operator benchmarks (no kube-apiserver)
+  --only preview      only the preview next to ldapsearch (no sync, leavers, changed runs, operator)
+  --compare-with DIR  also run DIR/cli/main.js (another checkout's built dist/, e.g. main's)
+                      interleaved with this one's previews: before/after in one run
   -h, --help          print this help
 `,
   options: {
@@ -46,6 +51,8 @@ the simulator, and the operator's sync-now latency and memory. Prints one table.
     'page-size': { type: 'string', default: '500' },
     concurrency: { type: 'string', default: '4' },
     'skip-controller': { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'compare-with': { type: 'string' },
   },
 });
 const whole = (s: string): number => (/^[0-9]+$/.test(s.trim()) ? Number(s.trim()) : NaN);
@@ -56,6 +63,8 @@ const CONCURRENCY = whole(values.concurrency);
 if (sizes.some((n) => Number.isNaN(n))) usageError(`bench: --users must be whole numbers, got ${JSON.stringify(values.users)}`);
 if (Number.isNaN(RUNS) || RUNS < 1) usageError(`bench: --runs must be at least 1, got ${JSON.stringify(values.runs)}`);
 if (Number.isNaN(PAGE) || PAGE < 1 || PAGE > 1000) usageError(`bench: --page-size must be 1-1000, got ${JSON.stringify(values['page-size'])}`);
+if (values.only !== undefined && values.only !== 'preview') usageError(`bench: --only takes preview, got ${JSON.stringify(values.only)}`);
+const ONLY_PREVIEW = values.only === 'preview';
 if (Number.isNaN(CONCURRENCY) || CONCURRENCY < 1 || CONCURRENCY > 64) usageError(`bench: --concurrency must be 1-64, got ${JSON.stringify(values.concurrency)}`);
 
 // Loaded once the arguments are known to be good (--help and bad flags answer at once).
@@ -70,6 +79,8 @@ const run = promisify(execFile);
 const repo = fileURLToPath(new URL('..', import.meta.url));
 /** The product as shipped: compiled JavaScript (npm run build), not the TypeScript sources. */
 const main = join(repo, 'dist', 'cli', 'main.js');
+/** --compare-with: another build's CLI (e.g. main's), previewed interleaved with this one. */
+const baseline = values['compare-with'] === undefined ? undefined : join(values['compare-with'], 'cli', 'main.js');
 const DEFAULT_FILTER = '(&(objectCategory=person)(objectClass=user)(userPrincipalName=*)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))';
 const ATTRIBUTES = ['userPrincipalName', 'displayName', 'givenName', 'sn', 'cn'];
 /** The simulator hashes the passwords it stores; cheaply here, to measure the client, not the hashing. */
@@ -114,8 +125,11 @@ interface Result {
   excluded: number;
   ldapsearch: { wall: number; rss: number };
   preview: { wall: number; rss: number; walls: number[] };
-  sync: { created: number; wall: number; rss: number };
-  resync: { wall: number; rss: number; writes: number };
+  /** --compare-with: the other build's previews. */
+  baseline?: { wall: number; rss: number; walls: number[] };
+  /** Absent with --only preview. */
+  sync?: { created: number; wall: number; rss: number };
+  resync?: { wall: number; rss: number; writes: number };
   leavers: string[];
   changed: string[];
   controller?: { latency: number; latencies: number[]; idleEmpty: number; idleAfter: number; peak: number };
@@ -185,8 +199,10 @@ async function benchSize(n: number): Promise<Result> {
 
     // 1. preview and ldapsearch, interleaved so that machine noise hits both alike
     const previews: Timed[] = [];
+    const baselines: Timed[] = [];
     const searches: Timed[] = [];
     for (let i = 0; i < RUNS; i++) {
+      if (baseline) baselines.push(await timed(process.execPath, [baseline, 'preview', '-f', file, '-o', 'json']));
       previews.push(await timed(process.execPath, [main, 'preview', '-f', file, '-o', 'json']));
       searches.push(
         await timed('ldapsearch', ['-LLL', '-H', ad.ldapsUrl, '-x', '-D', ad.bindUPN, '-y', pwFile, '-b', ad.baseDN, '-E', `pr=${PAGE}/noprompt`, DEFAULT_FILTER, ...ATTRIBUTES], {
@@ -194,12 +210,25 @@ async function benchSize(n: number): Promise<Result> {
           LDAPTLS_REQCERT: 'allow', // the DC's certificate names dc1.corp.example.com; we connect by IP
         }),
       );
-      log(`run ${i + 1}/${RUNS}: preview ${previews[i]?.wall} s, ldapsearch ${searches[i]?.wall} s`);
+      log(`run ${i + 1}/${RUNS}: preview ${previews[i]?.wall} s,${baseline ? ` baseline preview ${baselines[i]?.wall} s,` : ''} ldapsearch ${searches[i]?.wall} s`);
     }
     const preview = JSON.parse(previews[0]?.stdout ?? '{}') as { summary: Record<string, number>; users: Array<{ role: string | null }> };
     const entries = (searches[0]?.stdout.match(/^dn::? /gm) ?? []).length;
     const admins = preview.users.filter((u) => u.role === 'admin').length;
     preview.users = [];
+    const previewResult = {
+      n,
+      seeding,
+      entries,
+      admins,
+      excluded: preview.summary.excluded ?? 0,
+      ldapsearch: { wall: median(searches.map((s) => s.wall)), rss: median(searches.map((s) => s.rssMiB)) },
+      preview: { wall: median(previews.map((p) => p.wall)), rss: Math.max(...previews.map((p) => p.rssMiB)), walls: previews.map((p) => p.wall) },
+      ...(baseline ? { baseline: { wall: median(baselines.map((p) => p.wall)), rss: Math.max(...baselines.map((p) => p.rssMiB)), walls: baselines.map((p) => p.wall) } } : {}),
+      leavers: [],
+      changed: [],
+    };
+    if (ONLY_PREVIEW) return previewResult;
 
     // 2. sync everything, then a re-sync that has nothing to do
     const sync = await timed(process.execPath, [main, 'sync', '-f', file, '--confirm', '-o', 'json', '--log-level', 'warn', '--concurrency', String(CONCURRENCY)]);
@@ -223,13 +252,7 @@ async function benchSize(n: number): Promise<Result> {
     // 3. the operator
     const controller = values['skip-controller'] ? undefined : await controllerBench(ad, sim.url);
     return {
-      n,
-      seeding,
-      entries,
-      admins,
-      excluded: preview.summary.excluded ?? 0,
-      ldapsearch: { wall: median(searches.map((s) => s.wall)), rss: median(searches.map((s) => s.rssMiB)) },
-      preview: { wall: median(previews.map((p) => p.wall)), rss: Math.max(...previews.map((p) => p.rssMiB)), walls: previews.map((p) => p.wall) },
+      ...previewResult,
       sync: { created, wall: sync.wall, rss: sync.rssMiB },
       resync: { wall: resync.wall, rss: resync.rssMiB, writes },
       leavers,
@@ -254,11 +277,18 @@ const rows: Array<[string, string, (r: Result) => string]> = [
   ['seeding the DC', '<= ~10 min cold at 100k', (r) => r.seeding],
   ['entries the default filter matches', '', (r) => `${num(r.entries)} (${num(r.admins)} admins, ${num(r.excluded)} excluded)`],
   [`ldapsearch, page size ${PAGE}: wall / peak RSS`, '', (r) => `${r.ldapsearch.wall.toFixed(2)} s / ${r.ldapsearch.rss.toFixed(0)} MiB`],
-  [`adsync preview -o json: wall (median of ${RUNS})`, '<= 1.3x ldapsearch', (r) => `${r.preview.wall.toFixed(2)} s (${(r.preview.wall / r.ldapsearch.wall).toFixed(2)}x)`],
+  [`adsync preview -o json: wall (median of ${RUNS})`, '<= 1.15x ldapsearch', (r) => `${r.preview.wall.toFixed(2)} s (${(r.preview.wall / r.ldapsearch.wall).toFixed(2)}x)`],
+  ['adsync preview: each run', '', (r) => r.preview.walls.map((w) => w.toFixed(2)).join(', ')],
+  ...(baseline
+    ? ([
+        [`--compare-with preview: wall (median of ${RUNS})`, '', (r) => (r.baseline ? `${r.baseline.wall.toFixed(2)} s (${(r.baseline.wall / r.ldapsearch.wall).toFixed(2)}x)` : '-')],
+        ['--compare-with preview: each run', '', (r) => r.baseline?.walls.map((w) => w.toFixed(2)).join(', ') ?? '-'],
+      ] satisfies Array<[string, string, (r: Result) => string]>)
+    : []),
   ['adsync preview: peak RSS', '<= 200 MiB', (r) => `${r.preview.rss.toFixed(0)} MiB`],
-  ['adsync sync --confirm: created, rate', '>= 500 creates/s', (r) => `${num(r.sync.created)} in ${r.sync.wall.toFixed(1)} s = ${num(Math.round(r.sync.created / r.sync.wall))}/s (${CONCURRENCY} writes in flight)`],
-  ['adsync sync: peak RSS', '<= 200 MiB', (r) => `${r.sync.rss.toFixed(0)} MiB`],
-  ['re-sync: writes, wall / peak RSS', '0 writes', (r) => `${r.resync.writes} writes, ${r.resync.wall.toFixed(2)} s / ${r.resync.rss.toFixed(0)} MiB`],
+  ['adsync sync --confirm: created, rate', '>= 500 creates/s', (r) => (r.sync ? `${num(r.sync.created)} in ${r.sync.wall.toFixed(1)} s = ${num(Math.round(r.sync.created / r.sync.wall))}/s (${CONCURRENCY} writes in flight)` : '-')],
+  ['adsync sync: peak RSS', '<= 200 MiB', (r) => (r.sync ? `${r.sync.rss.toFixed(0)} MiB` : '-')],
+  ['re-sync: writes, wall / peak RSS', '0 writes', (r) => (r.resync ? `${r.resync.writes} writes, ${r.resync.wall.toFixed(2)} s / ${r.resync.rss.toFixed(0)} MiB` : '-')],
   [`controller: sync-now -> status (median of ${RUNS}, Preview)`, '', (r) => (r.controller ? `${r.controller.latency.toFixed(2)} s (${Math.min(...r.controller.latencies).toFixed(2)}-${Math.max(...r.controller.latencies).toFixed(2)})` : '-')],
   ['controller RSS: idle, no AdSync', '<= 120 MiB', (r) => (r.controller ? `${r.controller.idleEmpty.toFixed(0)} MiB` : '-')],
   ['controller RSS: idle after the runs / peak', '', (r) => (r.controller ? `${r.controller.idleAfter.toFixed(0)} / ${r.controller.peak.toFixed(0)} MiB` : '-')],
@@ -266,6 +296,6 @@ const rows: Array<[string, string, (r: Result) => string]> = [
 const header = ['measure', 'target', ...results.map((r) => `${num(r.n)} users`)];
 console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
 for (const [name, target, cell] of rows) console.log(`| ${[name, target, ...results.map(cell)].join(' | ')} |`);
-for (const r of results) console.log(`\nAt ${num(r.n)} users, ${r.leavers.join('\n')}\n${r.changed.join('\n')}`);
+if (!ONLY_PREVIEW) for (const r of results) console.log(`\nAt ${num(r.n)} users, ${r.leavers.join('\n')}\n${r.changed.join('\n')}`);
 console.log(`\nNode ${process.version}, ${(await run('samba', ['--version'])).stdout.trim()}, ${(await readFile('/proc/cpuinfo', 'utf8')).match(/^processor/gm)?.length ?? '?'} CPUs; load average at the end: ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}.`);
 console.log('Peak RSS is the whole process (GNU time). The simulator runs in the bench process and hashes passwords with scrypt N=16.');

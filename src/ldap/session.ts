@@ -143,6 +143,11 @@ export class DirectorySession {
     return this.#config.url;
   }
 
+  /** close() was called: the read this session served is over. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   async #connect(): Promise<Client> {
     const cfg = this.#config;
     // Not one byte of a bind leaves in clear text without the opt-in, whatever built this config.

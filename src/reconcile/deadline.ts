@@ -35,8 +35,10 @@ export class RunDeadline {
   readonly #sessions = new Set<DirectorySession>();
   readonly #timedOut: Promise<never>;
   readonly timeoutMs: number;
-  /** What the run waits on: the directory until Truetask is first called. */
+  /** What the run waits on: the directory until Truetask is first called (see #waitingOn). */
   #phase: ErrorSource = 'directory';
+  /** Directory sessions being opened: a run that waits on a DC's answer to connect or bind. */
+  #opening = 0;
 
   constructor(timeoutMs: number) {
     this.timeoutMs = timeoutMs;
@@ -59,9 +61,19 @@ export class RunDeadline {
     return this.#ac.signal;
   }
 
+  /**
+   * A full run lists Truetask users while the directory is read; as long as a directory
+   * session of the run is being opened or still open, the DC is what the run waits on.
+   */
+  #waitingOn(): ErrorSource {
+    if (this.#opening > 0 || [...this.#sessions].some((s) => !s.closed)) return 'directory';
+    return this.#phase;
+  }
+
   #error(): AdSyncError {
-    const waitingOn = this.#phase === 'directory' ? 'the domain controller' : 'Truetask';
-    return new AdSyncError(this.#phase, 'RunTimedOut', 'backoff', `The run did not finish within its timeout (${formatDuration(this.timeoutMs)}: spec.timeout, at most the operator's --max-run-timeout); it was waiting on ${waitingOn}`);
+    const source = this.#waitingOn();
+    const waitingOn = source === 'directory' ? 'the domain controller' : 'Truetask';
+    return new AdSyncError(source, 'RunTimedOut', 'backoff', `The run did not finish within its timeout (${formatDuration(this.timeoutMs)}: spec.timeout, at most the operator's --max-run-timeout); it was waiting on ${waitingOn}`);
   }
 
   #check(): void {
@@ -88,7 +100,13 @@ export class RunDeadline {
       truetask: bounded,
       openDirectory: async (cfg, logger) => {
         this.#check();
-        const session = await open(cfg, logger);
+        this.#opening++;
+        let session: DirectorySession;
+        try {
+          session = await open(cfg, logger);
+        } finally {
+          this.#opening--;
+        }
         if (this.#ac.signal.aborted) {
           await session.close();
           this.#check();
