@@ -5,11 +5,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { enableCompileCache } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../log.ts';
 import type * as Commands from './commands.ts';
+
+// V8's code cache for the modules loaded from here on (the commands and their ~350 modules):
+// a one-shot command starts ~0.1-0.3 s sooner from the second run. Kept in the OS temp
+// directory; where that is not writable (a read-only root file system) it is simply not used,
+// and NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+enableCompileCache();
 
 // The commands (and the LDAP, Truetask and Kubernetes clients behind them) load only when
 // one runs, so --help, --version and bad usage answer at once.
