@@ -14,6 +14,9 @@ export interface OuSummary {
  * (parents before children, siblings by name).
  */
 export function summarizeOUs(containers: readonly ContainerInfo[], entries: readonly DirectoryEntry[], excludedOUs: readonly Dn[]): OuSummary[] {
+  // No containers read (a preview or a sync from the CLI): nothing to count entries for,
+  // and counting is a DN key per entry (~0.3 s at 40,000 entries, after the directory read).
+  if (containers.length === 0) return [];
   const counts = new Map<string, number>();
   for (const entry of entries) {
     for (let key = parentKey(dnKey(entry.dn)); key !== undefined; key = parentKey(key)) {
