@@ -167,7 +167,7 @@ describe('create safeguard and plan approval', () => {
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('### Review the whole plan from inside the cluster'));
     const command = /^kubectl run adsync-preview .*$/m.exec(section)?.[0];
-    expect(command).toBeDefined();
+    expect(command).toContain('-- preview truetask/corp');
     // as deploy/base labels the operator's namespace; no kubelet here, so a server-side dry run (attach flags dropped)
     await kubectl('label', 'namespace', ns.name, 'pod-security.kubernetes.io/enforce=restricted', '--overwrite');
     const dryRun = command!.replace(' --rm -i', '').replace('-n truetask-adsync', `-n ${ns.name}`).replace(' -- preview', ' --dry-run=server -o json -- preview');
