@@ -27,11 +27,7 @@ command -v gcc >/dev/null 2>&1 || { echo "cluster/build: gcc not found (apt-get 
 echo "cluster/build: building kubelet, kube-controller-manager, kube-scheduler, kube-proxy and pause ($k8s_version) into $bin_dir" >&2
 echo "cluster/build: (first time on this machine takes several minutes; later runs reuse the cache)" >&2
 
-minor="${k8s_version#v1.}"; minor="${minor%%.*}"
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-done
+ldflags="$(k8s_ldflags "$k8s_version")"
 
 (
   cd "$mod_dir"

@@ -24,11 +24,7 @@ jobs="${ENVTEST_BUILD_JOBS:-$jobs}"
 echo "envtest/build: building kube-apiserver, kubectl ($k8s_version) and etcd ($etcd_version) into $bin_dir" >&2
 echo "envtest/build: (first time on this machine takes several minutes; later runs reuse the cache)" >&2
 
-minor="${k8s_version#v1.}"; minor="${minor%%.*}"
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-done
+ldflags="$(k8s_ldflags "$k8s_version")"
 
 (
   cd "$mod_dir"

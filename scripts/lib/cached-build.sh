@@ -52,3 +52,14 @@ cached_build_finish() {
   echo "$_cb_name/build: done" >&2
   echo "$bin_dir"
 }
+
+# k8s_ldflags VERSION: the -ldflags of a Kubernetes command built from the module
+# (stripped, with the version `kubectl version` and the API server report).
+k8s_ldflags() {
+  local version="$1" minor pkg flags="-s -w"
+  minor="${version#v1.}"; minor="${minor%%.*}"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  printf '%s' "$flags"
+}
