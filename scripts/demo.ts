@@ -1,8 +1,8 @@
 /**
  * The demo (`bash scripts/demo.sh`): what a user does, on this machine. A real
  * single-node cluster (scripts/cluster/up.sh, in its own network namespace), a
- * seeded Samba AD and the Truetask simulator (reached by the pods through relays
- * in that namespace), the operator installed with its Helm chart and running as
+ * seeded Samba AD running in that namespace and the Truetask simulator (served
+ * there at an address of its own), the operator installed with its Helm chart and running as
  * pods. Applies an AdSync in Preview mode, shows the preview (also every change
  * with `adsync preview NAMESPACE/NAME`), switches it to Sync, where the create
  * safeguard holds the plan until it is approved (`adsync approve`), and shows the
@@ -94,16 +94,12 @@ async function main(): Promise<void> {
   work = await mkdtemp(join(tmpdir(), 'adsync-demo-'));
 
   step(`Bringing up a single-node Kubernetes cluster in its own network namespace (built once into ~/.cache) [${elapsed()}]`);
-  // The DC starts meanwhile (it does not need the cluster).
-  const adStarting = startSambaAD();
-  adStarting.catch(() => undefined);
   cluster = await acquireCluster();
   console.log(`cluster ${cluster.reused ? 'already up' : 'up'} in ${(cluster.upMs / 1000).toFixed(1)}s; export KUBECONFIG=${cluster.kubeconfigPath}`);
+  // The DC starts inside the cluster's network namespace while the chart installs.
+  const adStarting = startSambaAD({ netns: CLUSTER_NETNS }).then((started) => (ad = started));
+  adStarting.catch(() => undefined);
   await show(['get', 'nodes', '-o', 'wide']);
-
-  step(`Starting a Samba AD domain controller seeded with a small company [${elapsed()}]`);
-  ad = await adStarting;
-  console.log(`AD ${ad.ldapsUrl} (DC ${ad.dcHostname}), base DN ${ad.baseDN}`);
 
   step(`Starting the Truetask simulator [${elapsed()}]`);
   sim = await startTruetaskSimulator({
@@ -118,13 +114,11 @@ async function main(): Promise<void> {
   });
   console.log(`Truetask ${sim.url} (4 users: the owner, two people who left the company, an invited contractor)`);
 
-  // The pods reach the DC and the simulator at relays inside the cluster's network namespace.
-  const adUrl = new URL(ad.ldapsUrl);
-  const adRelay = await relayIntoCluster({ host: adUrl.hostname, port: Number(adUrl.port) });
+  // The pods reach the simulator at an address of its own inside the cluster's network namespace.
   const simUrl = new URL(sim.url);
-  const simRelay = await relayIntoCluster({ host: simUrl.hostname, port: Number(simUrl.port) });
-  relays.push(adRelay, simRelay);
-  console.log(`pods reach them at ldaps://${adRelay.host}:${adRelay.port} and http://${simRelay.host}:${simRelay.port} (network namespace ${CLUSTER_NETNS})`);
+  const simRelay = await relayIntoCluster({ host: simUrl.hostname, port: Number(simUrl.port) }, { port: 80 });
+  relays.push(simRelay);
+  console.log(`pods reach it at http://${simRelay.host}:${simRelay.port} (network namespace ${CLUSTER_NETNS})`);
 
   step(`Installing the operator with its Helm chart (image imported into the cluster, no registry) [${elapsed()}]`);
   installed = true;
@@ -135,11 +129,15 @@ async function main(): Promise<void> {
   await run(join(cluster.toolsBinDir, 'helm'), ['install', 'adsync', 'charts/truetask-adsync', '-n', 'adsync-system', '--set', 'image.pullPolicy=Never', '--set', 'metrics.service.enabled=true', '--wait', '--timeout', '180s']);
   await show(['get', 'pods', '-n', 'adsync-system', '-o', 'wide']);
   await show(['get', 'lease', '-n', 'adsync-system']);
+
+  step(`The Samba AD domain controller, seeded with a small company, inside the cluster's network namespace [${elapsed()}]`);
+  const dc = await adStarting;
+  console.log(`AD ldaps://${dc.inNetns?.ip}:636 (DC ${dc.dcHostname}), base DN ${dc.baseDN}; from the host: ${dc.ldapsUrl}`);
   await kubectl(['create', 'namespace', 'truetask']);
 
   step(`Applying an AdSync in Preview mode, with its Secrets [${elapsed()}]`);
   // spec.safeguard: {}: the product's defaults (the test scenario turns it off).
-  const opts = { ad, truetaskUrl: `http://${simRelay.host}:${simRelay.port}`, namespace: 'truetask', spec: { interval: '6h', safeguard: {} }, ldap: { url: `ldaps://${adRelay.host}:${adRelay.port}` } };
+  const opts = { ad: dc, truetaskUrl: `http://${simRelay.host}:${simRelay.port}`, namespace: 'truetask', spec: { interval: '6h', safeguard: {} }, ldap: { url: dc.inNetns?.ldapsUrl ?? '' } };
   // The Secrets first, as a user applies them: the AdSync's first run finds them.
   const manifest = [...secretObjects(opts), adsyncObject(opts)].map((d) => stringify(d)).join('---\n');
   await writeFile(join(work, 'corp.yaml'), manifest);

@@ -1,6 +1,6 @@
 // Helpers for the `cluster` layer: kubectl/helm against the cluster, a tenant
-// namespace with an AdSync pointed at the DC and a simulator (both reached by the
-// pods through relays in the cluster's network namespace), the operator's pods.
+// namespace with an AdSync pointed at the DC and a simulator (each at an address
+// of its own inside the cluster's network namespace), the operator's pods.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -103,7 +103,7 @@ export interface Tenant {
   namespace: string;
   sim: TruetaskSimulator;
   relay: ClusterRelay;
-  /** http://<node address>:<port>: the simulator as pods reach it */
+  /** http://10.250.1.N:80: the simulator as pods reach it (its address in the namespace) */
   truetaskUrl: string;
   close(): Promise<void>;
 }
@@ -112,7 +112,7 @@ export interface Tenant {
 export async function tenant(prefix: string, faults: Faults = {}, fixedNamespace?: string): Promise<Tenant> {
   const sim = await startTruetaskSimulator({ tokens: [{ name: TOKEN_NAME, token: TOKEN, scope: 'read_write' }], faults });
   const u = new URL(sim.url);
-  const relay = await relayIntoCluster({ host: u.hostname, port: Number(u.port) });
+  const relay = await relayIntoCluster({ host: u.hostname, port: Number(u.port) }, { port: 80 });
   const namespace = fixedNamespace ?? uniqueName(prefix);
   const core = admin().makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'truetask-adsync.test/namespace': 'true' } } } });

@@ -4,18 +4,19 @@
 //
 // Network: the cluster, its pods and Services live in the network namespace
 // `adsync-cluster`; nothing on the host's interfaces has a private address. The
-// host reaches the API server at 127.0.0.1 (a relay made by up.sh). Servers the
-// pods must reach (the Samba DC, the Truetask simulator) serve on the host's
-// loopback and are exposed INSIDE the namespace by relayIntoCluster(): a socat
-// listening on the node address in the namespace, connected through a Unix
-// socket (the filesystem is shared) to this process, which connects to the
-// loopback server. Traffic thus stays on loopback and inside the namespace.
+// host reaches the API server at 127.0.0.1 (a relay made by up.sh). The servers
+// the pods must reach have addresses of their own in the namespace, 10.250.1.N
+// (test/support/netns-address.ts): the Samba DC runs there (startSambaAD's
+// `netns`, the host reaches it at 127.0.0.N through a relay out), and the
+// Truetask simulator, which runs in the test process so that tests can read its
+// counters, is served there by relayIntoCluster(). Traffic thus stays on
+// loopback and inside the namespace.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../tools/bin.ts';
+import { takeNetnsAddress } from './netns-address.ts';
 import { runCommand, type RunOptions, type RunResult } from './run-command.ts';
 
 export const CLUSTER_NETNS = process.env.ADSYNC_CLUSTER_NETNS ?? 'adsync-cluster';
@@ -110,11 +111,14 @@ export interface ClusterRelay {
 let relaySeq = 0;
 
 /**
- * Makes a server on the host's loopback reachable from the cluster's pods at
- * NODE_IP:<port> (a free port picked here). Closed by close(); a crashed run's
- * relay is ended by cluster:down (it is a process inside the namespace).
+ * Makes a server of this process (on the host's loopback) reachable from the
+ * cluster's pods at an address of its own inside the namespace, 10.250.1.N:<port>
+ * (default: the target's port): a socat listening there, connected through a Unix
+ * socket (the filesystem is shared) to this process, which connects to the
+ * loopback server. Closed by close(); a crashed run's relay is ended by
+ * cluster:down (it is a process inside the namespace, and the address goes with it).
  */
-export async function relayIntoCluster(target: { host: string; port: number }): Promise<ClusterRelay> {
+export async function relayIntoCluster(target: { host: string; port: number }, opts: { port?: number } = {}): Promise<ClusterRelay> {
   const dir = join(CLUSTER_DIR, 'relays');
   mkdirSync(dir, { recursive: true });
   const sock = join(dir, `t-${process.pid}-${++relaySeq}.sock`);
@@ -138,47 +142,41 @@ export async function relayIntoCluster(target: { host: string; port: number }): 
     server.once('error', fail);
     server.listen(sock, () => ok());
   });
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = randomInt(20_000, 40_000);
-    const child = spawn('nsenter', [`--net=/run/netns/${CLUSTER_NETNS}`, 'socat', `TCP-LISTEN:${port},bind=${NODE_IP},fork,reuseaddr`, `UNIX-CONNECT:${sock}`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-    const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-    // Listening (or failed: port taken) within a bounded wait.
-    const deadline = Date.now() + 10_000;
-    let listening = false;
-    while (!listening && child.exitCode === null && Date.now() < deadline) {
-      const r = await inCluster('ss', ['-Hltn', `sport = :${port}`], { timeoutMs: 10_000 });
-      listening = r.code === 0 && r.stdout.includes(`:${port}`);
-      if (!listening) await new Promise((ok) => setTimeout(ok, 50));
-    }
-    if (!listening) {
-      child.kill('SIGKILL');
+  const address = await takeNetnsAddress(CLUSTER_NETNS).catch(async (err: unknown) => {
+    await new Promise<void>((ok) => server.close(() => ok()));
+    throw err;
+  });
+  const port = opts.port ?? target.port;
+  const child = spawn('nsenter', [`--net=/run/netns/${CLUSTER_NETNS}`, 'socat', `TCP-LISTEN:${port},bind=${address.ip},fork,reuseaddr`, `UNIX-CONNECT:${sock}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  const close = async () => {
+    process.off('exit', kill);
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
       await exited;
-      if (/Address already in use/.test(stderr)) continue;
-      server.close();
-      throw new Error(`relay into the cluster (${NODE_IP}:${port} -> ${target.host}:${target.port}) did not start: ${stderr.trim()}`);
     }
-    const kill = () => child.kill('SIGKILL');
-    process.once('exit', kill);
-    return {
-      host: NODE_IP,
-      port,
-      connections: () => count,
-      async close() {
-        process.off('exit', kill);
-        if (child.exitCode === null) {
-          child.kill('SIGTERM');
-          await exited;
-        }
-        for (const s of sockets) s.destroy();
-        await new Promise<void>((ok) => server.close(() => ok()));
-        rmSync(sock, { force: true });
-      },
-    };
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((ok) => server.close(() => ok()));
+    rmSync(sock, { force: true });
+    await address.release();
+  };
+  // Listening (or failed) within a bounded wait.
+  const deadline = Date.now() + 10_000;
+  let listening = false;
+  while (!listening && child.exitCode === null && Date.now() < deadline) {
+    const r = await inCluster('ss', ['-Hltn', `src ${address.ip}:${port}`], { timeoutMs: 10_000 });
+    listening = r.code === 0 && r.stdout.includes(`${address.ip}:${port}`);
+    if (!listening) await new Promise((ok) => setTimeout(ok, 50));
   }
-  server.close();
-  throw new Error('relay into the cluster: no free port found');
+  if (!listening) {
+    await close();
+    throw new Error(`relay into the cluster (${address.ip}:${port} -> ${target.host}:${target.port}) did not start: ${stderr.trim() || 'not listening within 10 s'}`);
+  }
+  return { host: address.ip, port, connections: () => count, close };
 }

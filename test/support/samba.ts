@@ -11,6 +11,10 @@
 //  3. write a per-run smb.conf (all paths point into the run's temp dir), start
 //     `samba -i -M single` as a child in its own process group, and poll until an
 //     LDAPS simple bind as the product's service account succeeds.
+//     With `netns` (the cluster layer and the demo), samba runs inside that
+//     network namespace on a 10.250.1.N of its own there, where the cluster's
+//     pods reach it; the host reaches it at 127.0.0.N through relays
+//     (test/support/netns-relay.ts), as it reaches the cluster's API server.
 // stop() kills the process group, waits for the exit and removes the temp dir.
 //
 // Samba exits by itself when its stdin (a pipe from this process) closes, so a

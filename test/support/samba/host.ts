@@ -75,7 +75,7 @@ export async function getSambaVersion(): Promise<string> {
 // ---------------------------------------------------------------------------
 // IP alias + lock
 
-const LOCK_DIR = join(tmpdir(), 'truetask-adsync-samba-locks');
+export const LOCK_DIR = join(tmpdir(), 'truetask-adsync-samba-locks');
 
 export function pidAlive(pid: number): boolean {
   try {
@@ -87,7 +87,7 @@ export function pidAlive(pid: number): boolean {
 }
 
 /** Takes 127.0.0.N for this process; false when a live process holds it. */
-function tryLockIp(ip: string): boolean {
+export function tryLockIp(ip: string): boolean {
   const path = join(LOCK_DIR, `${ip}.lock`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

@@ -41,6 +41,8 @@ export interface SambaADInfo {
   dir: string;
   logPath: string;
   timings: SambaTimings;
+  /** With `netns`: the DC's address inside that namespace (what its clients there use). */
+  inNetns?: { netns: string; ip: string; ldapUrl: string; ldapsUrl: string };
 }
 
 export interface BindAccount {
@@ -110,4 +112,11 @@ export interface StartSambaOptions {
    * work, to prove the client never sends one without its opt-in.
    */
   requireStrongAuth?: boolean;
+  /**
+   * Run the DC inside this network namespace (`ip netns`), at a 10.250.1.N of its
+   * own there (`inNetns`), for clients in the namespace (the cluster's pods). The
+   * host still reaches it at ldapUrl/ldapsUrl (127.0.0.N): relays out of the
+   * namespace (test/support/netns-relay.ts).
+   */
+  netns?: string;
 }
