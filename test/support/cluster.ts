@@ -13,10 +13,11 @@
 // loopback and inside the namespace.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../tools/bin.ts';
 import { takeNetnsAddress } from './netns-address.ts';
+import { pipeServer } from './netns-relay.ts';
 import { runCommand, type RunOptions, type RunResult } from './run-command.ts';
 
 export const CLUSTER_NETNS = process.env.ADSYNC_CLUSTER_NETNS ?? 'adsync-cluster';
@@ -123,21 +124,8 @@ export async function relayIntoCluster(target: { host: string; port: number }, o
   mkdirSync(dir, { recursive: true });
   const sock = join(dir, `t-${process.pid}-${++relaySeq}.sock`);
   rmSync(sock, { force: true });
-  let count = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((inbound) => {
-    count++;
-    const outbound = connect(target.port, target.host);
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        inbound.destroy();
-        outbound.destroy();
-      });
-    }
-    inbound.pipe(outbound).pipe(inbound);
-  });
+  const pipe = pipeServer(() => connect(target.port, target.host));
+  const server = pipe.server;
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(sock, () => ok());
@@ -161,7 +149,7 @@ export async function relayIntoCluster(target: { host: string; port: number }, o
       child.kill('SIGTERM');
       await exited;
     }
-    for (const s of sockets) s.destroy();
+    pipe.destroyAll();
     await new Promise<void>((ok) => server.close(() => ok()));
     rmSync(sock, { force: true });
     await address.release();
@@ -178,5 +166,5 @@ export async function relayIntoCluster(target: { host: string; port: number }, o
     await close();
     throw new Error(`relay into the cluster (${address.ip}:${port} -> ${target.host}:${target.port}) did not start: ${stderr.trim() || 'not listening within 10 s'}`);
   }
-  return { host: address.ip, port, connections: () => count, close };
+  return { host: address.ip, port, connections: pipe.accepted, close };
 }

@@ -19,6 +19,35 @@ export interface NetnsRelayOut {
 
 let seq = 0;
 
+/**
+ * A server that pipes each connection it accepts to a new one made by `dial`
+ * (both ends closed together), and counts them. Not listening yet.
+ */
+export function pipeServer(dial: () => Socket): { server: Server; accepted(): number; destroyAll(): void } {
+  const sockets = new Set<Socket>();
+  let count = 0;
+  const server = createServer((inbound) => {
+    count++;
+    const outbound = dial();
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  return {
+    server,
+    accepted: () => count,
+    destroyAll: () => {
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
 export async function relayOutOfNetns(netns: string, target: { host: string; port: number }, listen: { host: string; port: number }): Promise<NetnsRelayOut> {
   const dir = join(tmpdir(), 'truetask-adsync-netns-relays');
   mkdirSync(dir, { recursive: true });
@@ -40,19 +69,8 @@ export async function relayOutOfNetns(netns: string, target: { host: string; por
     process.off('exit', killChild);
     throw new Error(`relay out of netns ${netns} (${target.host}:${target.port}) did not start: ${stderr.trim() || 'no socket within 10 s'}`);
   }
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((inbound) => {
-    const outbound = connect(sock);
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        inbound.destroy();
-        outbound.destroy();
-      });
-    }
-    inbound.pipe(outbound).pipe(inbound);
-  });
+  const pipe = pipeServer(() => connect(sock));
+  const server = pipe.server;
   try {
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
@@ -74,7 +92,7 @@ export async function relayOutOfNetns(netns: string, target: { host: string; por
         child.kill('SIGTERM');
         await exited;
       }
-      for (const s of sockets) s.destroy();
+      pipe.destroyAll();
       await new Promise<void>((ok) => server.close(() => ok()));
       rmSync(sock, { force: true });
     },
