@@ -18,6 +18,8 @@ import { waitFor } from '../support/kube-wait.ts';
 import { connects, httpStatus, listenIn, podPid, type Listener, type NetSource } from '../support/pod-net.ts';
 
 const METRICS_PORT = 8080;
+/** The `kubernetes` Service (first address of the Service CIDR, scripts/cluster/env.sh). */
+const SERVICE_IP = '10.96.0.1';
 
 describe('the chart NetworkPolicy, enforced (kube-router network policy controller)', () => {
   const release = uniqueName('adsync-np');
@@ -33,10 +35,10 @@ describe('the chart NetworkPolicy, enforced (kube-router network policy controll
   // Connections the policy must refuse, each to something that is listening.
   let denied: Array<{ what: string; from: () => NetSource; host: () => string; port: () => number }> = [];
 
-  const helmValues = (enabled: boolean) => [
+  const helmValues = (enabled: boolean, apiServerCidr = `${NODE_IP}/32`) => [
     '--set', 'image.pullPolicy=Never',
     '--set', `networkPolicy.enabled=${enabled}`,
-    '--set', `networkPolicy.apiServer.cidrs={${NODE_IP}/32}`,
+    '--set', `networkPolicy.apiServer.cidrs={${apiServerCidr}}`,
     '--set', `networkPolicy.directory.cidrs={${NODE_IP}/32}`,
     '--set', `networkPolicy.directory.ports={${dcPort}}`,
     '--set', `networkPolicy.truetask.cidrs={${NODE_IP}/32}`,
@@ -152,6 +154,18 @@ describe('the chart NetworkPolicy, enforced (kube-router network policy controll
     const pods = await readyPods(opNs, 2);
     for (const p of pods) expect(p.status?.containerStatuses?.[0]?.restartCount).toBe(0);
     expect(pods.map((p) => p.spec?.containers[0]?.image)).toEqual([`ghcr.io/truetask/truetask-adsync:${APP_VERSION}`, `ghcr.io/truetask/truetask-adsync:${APP_VERSION}`]);
+  });
+
+  it('apiServer.cidrs must name the API server endpoint: with only the kubernetes Service IP the API server is refused', async () => {
+    // kube-router (like most engines) matches after kube-proxy has translated the Service address.
+    expect(await connects(operator, SERVICE_IP, 443)).toBe(true);
+    await helm(['upgrade', release, CHART, '-n', opNs, ...helmValues(true, `${SERVICE_IP}/32`)]);
+    await waitFor('the API server refused through its Service IP', async () => !(await connects(operator, SERVICE_IP, 443)), { timeoutMs: 60_000, intervalMs: 100 });
+    expect(await connects(operator, NODE_IP, 6443)).toBe(false);
+    // From a pod the policy does not select, the same Service answers.
+    expect(await connects(bystander, SERVICE_IP, 443)).toBe(true);
+    await helm(['upgrade', release, CHART, '-n', opNs, ...helmValues(true)]);
+    await waitFor('the API server reachable again', () => connects(operator, SERVICE_IP, 443), { timeoutMs: 60_000, intervalMs: 100 });
   });
 
   it('with the policy off again, the same connections go through', async () => {
