@@ -25,7 +25,7 @@ log() { echo "cluster/up [$(el)] $*" >&2; }
 die() { echo "cluster/up: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespace, containerd, kubelet)"
-command -v containerd >/dev/null || die "containerd not found (apt-get install containerd containernetworking-plugins conntrack socat)"
+command -v containerd >/dev/null || die "containerd not found (apt-get install containerd containernetworking-plugins conntrack socat ipset)"
 [ -x /usr/lib/cni/bridge ] || die "CNI plugins not found (apt-get install containernetworking-plugins)"
 for c in socat conntrack iptables runc ctr openssl curl; do command -v "$c" >/dev/null || die "$c not found (apt-get install containerd containernetworking-plugins conntrack socat iptables openssl curl)"; done
 

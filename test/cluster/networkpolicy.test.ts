@@ -31,7 +31,8 @@ describe('the chart NetworkPolicy, enforced (kube-router network policy controll
   let operatorIp = '';
   let bystander: NetSource = { pid: 0 };
   let bystanderIp = '';
-  let dcPort = 0;
+  // The DC as pods reach it (a relay in the cluster's namespace).
+  const dc = () => new URL(inject('adInClusterUrl'));
   // Connections the policy must refuse, each to something that is listening.
   let denied: Array<{ what: string; from: () => NetSource; host: () => string; port: () => number }> = [];
 
@@ -39,9 +40,9 @@ describe('the chart NetworkPolicy, enforced (kube-router network policy controll
     '--set', 'image.pullPolicy=Never',
     '--set', `networkPolicy.enabled=${enabled}`,
     '--set', `networkPolicy.apiServer.cidrs={${apiServerCidr}}`,
-    '--set', `networkPolicy.directory.cidrs={${NODE_IP}/32}`,
-    '--set', `networkPolicy.directory.ports={${dcPort}}`,
-    '--set', `networkPolicy.truetask.cidrs={${NODE_IP}/32}`,
+    '--set', `networkPolicy.directory.cidrs={${dc().hostname}/32}`,
+    '--set', `networkPolicy.directory.ports={${dc().port}}`,
+    '--set', `networkPolicy.truetask.cidrs={${t?.relay.host ?? ''}/32}`,
     '--set', `networkPolicy.truetask.ports={${t?.relay.port ?? 0}}`,
   ];
   const outcomes = async () => Promise.all(denied.map(async (d) => `${d.what}: ${(await connects(d.from(), d.host(), d.port())) ? 'connects' : 'refused'}`));
@@ -50,7 +51,6 @@ describe('the chart NetworkPolicy, enforced (kube-router network policy controll
     await kubectl(['delete', 'crd', 'adsyncs.truetask.io', '--ignore-not-found', '--wait=true']);
     opNs = await restrictedNamespace('adsync-np');
     t = await tenant('adsync-np-tenant');
-    dcPort = Number(new URL(inject('adInClusterUrl')).port);
     // A pod the policy does not select (the pause image every node has), in the tenant's namespace.
     const core = admin().makeApiClient(CoreV1Api);
     await core.createNamespacedPod({
@@ -134,8 +134,8 @@ describe('the chart NetworkPolicy, enforced (kube-router network policy controll
     // What the policy allows, from the operator's pod: the API server endpoint, the DC, Truetask, and
     // the metrics port from another pod.
     expect(await connects(operator, NODE_IP, 6443)).toBe(true);
-    expect(await connects(operator, NODE_IP, dcPort)).toBe(true);
-    expect(await connects(operator, NODE_IP, t?.relay.port ?? 0)).toBe(true);
+    expect(await connects(operator, dc().hostname, Number(dc().port))).toBe(true);
+    expect(await connects(operator, t?.relay.host ?? '', t?.relay.port ?? 0)).toBe(true);
     expect(await httpStatus(bystander, `http://${operatorIp}:${METRICS_PORT}/metrics`)).toBe(200);
     // The same refused targets are reachable from a pod the policy does not select.
     expect(await connects(bystander, NODE_IP, 2379)).toBe(true);
