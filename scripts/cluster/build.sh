@@ -6,7 +6,8 @@
 # binary (pause.c from the same k8s.io/kubernetes module, gcc -static), once per
 # version, into a cache outside the work tree:
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/truetask-adsync/cluster/<k8s>/bin
-# (etcd, kube-apiserver and kubectl come from scripts/envtest/build.sh.)
+# (etcd, kube-apiserver and kubectl come from scripts/envtest/build.sh; kube-router,
+# the NetworkPolicy engine, from scripts/cluster/build-netpol.sh, run first.)
 # Idempotent: when the binaries are there it only prints the directory.
 # The bin directory is always the LAST line on stdout; everything else goes to stderr.
 #   --print-dir   print the bin directory without building (exit 1 if not built yet)
@@ -17,6 +18,9 @@ mod_dir="$repo_root/test/cluster"
 CACHED_BUILD_ARGS="${1:-}"
 # shellcheck source=../lib/cached-build.sh
 source "$repo_root/scripts/lib/cached-build.sh"
+
+# The NetworkPolicy engine (kube-router), a module and a cache of its own.
+bash "$repo_root/scripts/cluster/build-netpol.sh" "$CACHED_BUILD_ARGS" >&2
 
 k8s_version="$(mod_version "$mod_dir/go.mod" k8s.io/kubernetes)"
 [ -n "$k8s_version" ] || { echo "cluster/build: cannot read the k8s.io/kubernetes version from $mod_dir/go.mod" >&2; exit 1; }

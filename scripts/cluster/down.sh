@@ -43,7 +43,7 @@ ns_exists() { ip netns list 2>/dev/null | awk '{ print $1 }' | grep -qx "$NS"; }
 # cgroup directories of the kubelet's pods (cgroupfs driver; v1: one tree per controller, v2: one tree)
 kubepods_dirs() { for d in /sys/fs/cgroup/kubepods /sys/fs/cgroup/*/kubepods; do [ -d "$d" ] && echo "$d"; done; }
 
-stop kube-proxy kubelet kube-scheduler kube-controller-manager
+stop kube-router kube-proxy kubelet kube-scheduler kube-controller-manager
 # Every container and pod sandbox: kill the tasks, delete them and their containers.
 if [ -S "$R/containerd/containerd.sock" ]; then
   for t in $(CTR tasks ls -q 2>/dev/null); do CTR tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
@@ -65,7 +65,9 @@ sleep 0.3
 if [ -d "$R" ]; then
   awk -v r="$R/" 'index($2, r) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
 fi
-# The namespace: its bridge devices, routes, iptables chains and sysctls go with it.
+# The namespace: its bridge devices, routes, iptables chains, ipsets (kube-router's
+# KUBE-ROUTER-*, KUBE-NWPLCY-*, KUBE-POD-FW-* and KUBE-SRC-/KUBE-DST-* sets: all per
+# network namespace) and sysctls go with it.
 if ns_exists; then
   ip netns del "$NS" 2>/dev/null || { umount -l "/run/netns/$NS" 2>/dev/null; rm -f "/run/netns/$NS"; }
 fi

@@ -2,7 +2,8 @@
 # `npm run cluster:up`: a single-node Kubernetes cluster with real pods, entirely
 # inside the network namespace $NS (scripts/cluster/env.sh):
 #   etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kubelet
-#   + containerd (Debian) with runc + the bridge CNI plugin + kube-proxy (iptables),
+#   + containerd (Debian) with runc + the bridge CNI plugin + kube-proxy (iptables)
+#   + kube-router's network policy controller (NetworkPolicy enforcement, iptables + ipset),
 # binaries built once and cached (scripts/envtest/build.sh, scripts/cluster/build.sh),
 # then the operator's image imported under the chart's tag (scripts/cluster/image.sh).
 # No address is added to the host's interfaces; the host reaches the API server
@@ -12,6 +13,9 @@
 #   export PATH=...          (kubectl and helm)
 # Undo everything with scripts/cluster/down.sh (npm run cluster:down).
 #   ADSYNC_CLUSTER_IMAGE=0   skip the image import
+#   ADSYNC_CLUSTER_NETPOL=0  no NetworkPolicy engine (kube-router's network policy controller,
+#                            scripts/cluster/build-netpol.sh); otherwise it is started, also
+#                            on a reused cluster that runs without it
 set -euo pipefail
 # shellcheck source=env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -21,7 +25,7 @@ log() { echo "cluster/up [$(el)] $*" >&2; }
 die() { echo "cluster/up: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespace, containerd, kubelet)"
-command -v containerd >/dev/null || die "containerd not found (apt-get install containerd containernetworking-plugins conntrack socat)"
+command -v containerd >/dev/null || die "containerd not found (apt-get install containerd containernetworking-plugins conntrack socat ipset)"
 [ -x /usr/lib/cni/bridge ] || die "CNI plugins not found (apt-get install containernetworking-plugins)"
 for c in socat conntrack iptables runc ctr openssl curl; do command -v "$c" >/dev/null || die "$c not found (apt-get install containerd containernetworking-plugins conntrack socat iptables openssl curl)"; done
 
@@ -34,28 +38,8 @@ cluster_bin="$(bash "$repo_root/scripts/cluster/build.sh" | tail -1)"
 tools_bin="$(bash "$repo_root/scripts/tools/build.sh" --print-dir 2>/dev/null | tail -1 || true)"
 PATH_LINE="export PATH=$envtest_bin${tools_bin:+:$tools_bin}:\$PATH"
 
-admin_ok() {
-  curl -sf --max-time 5 --cacert "$R/pki/ca.crt" --cert "$R/pki/admin.crt" --key "$R/pki/admin.key" "https://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1
-}
-if [ -f "$R/pids" ]; then
-  if admin_ok && "$envtest_bin/kubectl" --kubeconfig "$R/admin.kubeconfig" get node "$NODE" >/dev/null 2>&1; then
-    log "already up (reusing it)"
-    [ "${ADSYNC_CLUSTER_IMAGE:-1}" = 0 ] || bash "$repo_root/scripts/cluster/image.sh" >&2
-    echo "export KUBECONFIG=$R/admin.kubeconfig"; echo "$PATH_LINE"
-    exit 0
-  fi
-  log "a previous cluster is left over (not healthy): taking it down first"
-  ADSYNC_CLUSTER_LOCKED=1 bash "$repo_root/scripts/cluster/down.sh" >&2
-fi
-ip netns list | grep -qw "^$NS" && { log "network namespace $NS left over: taking it down first"; ADSYNC_CLUSTER_LOCKED=1 bash "$repo_root/scripts/cluster/down.sh" >&2; }
-
-rm -rf "$R"; mkdir -p "$R"/{pki,logs,etcd,containerd,kubelet,pod-logs,cni-ipam,relays}
-: > "$R/pids"
-[ -e /var/lib/cni ] || touch "$R/made-var-lib-cni"
-[ -e /run/containerd ] || touch "$R/made-run-containerd"
-for s in $GLOBAL_SYSCTLS; do echo "$s=$(sysctl -n "$s")"; done > "$R/sysctl.orig"
-trap 'echo "cluster/up: failed; logs in $R/logs; run scripts/cluster/down.sh to clean up" >&2' ERR
-
+P="$R/pki"
+K() { "$envtest_bin/kubectl" --kubeconfig "$R/admin.kubeconfig" "$@"; }
 start() { # name cmd... : in the background, own session, output to $R/logs/name.log, PID recorded
   local name="$1"; shift
   setsid "$@" >"$R/logs/$name.log" 2>&1 < /dev/null 8>&- &
@@ -75,6 +59,65 @@ waitfor() { # what timeout_s cmd...
   log "$what"
 }
 
+ossl() { openssl "$@" 2>/dev/null; }
+cert() { # name subj [sans]
+  local n="$1" subj="$2" sans="${3:-}"
+  ossl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$P/$n.key" -out "$P/$n.csr" -subj "$subj"
+  { echo "basicConstraints=CA:FALSE"; echo "keyUsage=digitalSignature,keyEncipherment"
+    if [ -n "$sans" ]; then echo "extendedKeyUsage=serverAuth,clientAuth"; echo "subjectAltName=$sans"; else echo "extendedKeyUsage=clientAuth"; fi; } > "$P/$n.ext"
+  ossl x509 -req -in "$P/$n.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -out "$P/$n.crt" -days 30 -extfile "$P/$n.ext"
+}
+kcfg() { # name server -> $R/<file>.kubeconfig
+  cat > "$R/$3.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: adsync-cluster, cluster: {server: "$2", certificate-authority: "$P/ca.crt"}}]
+users: [{name: $1, user: {client-certificate: "$P/$1.crt", client-key: "$P/$1.key"}}]
+contexts: [{name: adsync-cluster, context: {cluster: adsync-cluster, user: $1}}]
+current-context: adsync-cluster
+EOF
+}
+# NetworkPolicy enforcement: kube-router's network policy controller alone (no routing,
+# no service proxy), inside the namespace: iptables chains KUBE-ROUTER-*, KUBE-NWPLCY-*,
+# KUBE-POD-FW-* and ipsets, all per network namespace, so they go with it in down.sh.
+netpol_running() { local p; p="$(awk '$1 == "kube-router" { print $2 }' "$R/pids" | tail -1)"; [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+netpol_chains() { in_ns iptables -S KUBE-ROUTER-FORWARD && in_ns iptables -S FORWARD | grep -q KUBE-ROUTER-FORWARD; }
+start_netpol() {
+  command -v ipset >/dev/null || die "ipset not found (apt-get install ipset): the NetworkPolicy engine needs it (or ADSYNC_CLUSTER_NETPOL=0)"
+  local netpol_bin
+  netpol_bin="$(bash "$repo_root/scripts/cluster/build-netpol.sh" | tail -1)"
+  [ -f "$P/kube-router.crt" ] || cert kube-router "/CN=system:kube-router"
+  kcfg kube-router "https://$IP:6443" kube-router
+  K apply -f "$repo_root/scripts/cluster/conf/kube-router-rbac.yaml" >/dev/null
+  nstart kube-router "$netpol_bin/kube-router" --kubeconfig="$R/kube-router.kubeconfig" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --hostname-override="$NODE" \
+    --service-cluster-ip-range="$SVC_CIDR" --enable-ipv6=false --health-port=20244 --metrics-port=0 --v=1
+  waitfor "NetworkPolicy engine (kube-router --run-firewall) ready" 120 netpol_chains
+}
+
+admin_ok() {
+  curl -sf --max-time 5 --cacert "$R/pki/ca.crt" --cert "$R/pki/admin.crt" --key "$R/pki/admin.key" "https://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1
+}
+if [ -f "$R/pids" ]; then
+  if admin_ok && "$envtest_bin/kubectl" --kubeconfig "$R/admin.kubeconfig" get node "$NODE" >/dev/null 2>&1; then
+    log "already up (reusing it)"
+    if [ "${ADSYNC_CLUSTER_NETPOL:-1}" != 0 ] && ! netpol_running; then start_netpol; fi
+    [ "${ADSYNC_CLUSTER_IMAGE:-1}" = 0 ] || bash "$repo_root/scripts/cluster/image.sh" >&2
+    echo "export KUBECONFIG=$R/admin.kubeconfig"; echo "$PATH_LINE"
+    exit 0
+  fi
+  log "a previous cluster is left over (not healthy): taking it down first"
+  ADSYNC_CLUSTER_LOCKED=1 bash "$repo_root/scripts/cluster/down.sh" >&2
+fi
+ip netns list | grep -qw "^$NS" && { log "network namespace $NS left over: taking it down first"; ADSYNC_CLUSTER_LOCKED=1 bash "$repo_root/scripts/cluster/down.sh" >&2; }
+
+rm -rf "$R"; mkdir -p "$R"/{pki,logs,etcd,containerd,kubelet,pod-logs,cni-ipam,relays}
+: > "$R/pids"
+[ -e /var/lib/cni ] || touch "$R/made-var-lib-cni"
+[ -e /run/containerd ] || touch "$R/made-run-containerd"
+for s in $GLOBAL_SYSCTLS; do echo "$s=$(sysctl -n "$s")"; done > "$R/sysctl.orig"
+trap 'echo "cluster/up: failed; logs in $R/logs; run scripts/cluster/down.sh to clean up" >&2' ERR
+
 # ---------------------------------------------------------------- network namespace
 log "network namespace $NS: lo, $NODE_DEV=$IP, route $SVC_CIDR -> $NODE_DEV"
 ip netns add "$NS"
@@ -89,23 +132,16 @@ in_ns sysctl -qw net.ipv4.ip_forward=1
 in_ns sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || log "note: net.bridge.bridge-nf-call-iptables not per-namespace here (left as is)"
 # No route leaves the namespace (there is no interface to leave by); this guard
 # also drops pod traffic that would be forwarded anywhere but the pods' bridge.
-in_ns iptables -N ADSYNC-GUARD
-in_ns iptables -A ADSYNC-GUARD -s "$CLUSTER_CIDR" -o "$BR" -j RETURN
-in_ns iptables -A ADSYNC-GUARD -s "$CLUSTER_CIDR" -j DROP
-in_ns iptables -I FORWARD 1 -j ADSYNC-GUARD
+# In the mangle table: kube-proxy and kube-router put their own jumps (and an
+# ACCEPT for what a NetworkPolicy allows) first in filter's FORWARD.
+in_ns iptables -t mangle -N ADSYNC-GUARD
+in_ns iptables -t mangle -A ADSYNC-GUARD -s "$CLUSTER_CIDR" -o "$BR" -j RETURN
+in_ns iptables -t mangle -A ADSYNC-GUARD -s "$CLUSTER_CIDR" -j DROP
+in_ns iptables -t mangle -I FORWARD 1 -j ADSYNC-GUARD
 
 # ---------------------------------------------------------------- PKI
 log "pki (ECDSA P-256: RSA keys took 6 s here)"
-P="$R/pki"
-ossl() { openssl "$@" 2>/dev/null; }
 ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$P/ca.key" -out "$P/ca.crt" -days 30 -subj "/CN=adsync-cluster-ca"
-cert() { # name subj [sans]
-  local n="$1" subj="$2" sans="${3:-}"
-  ossl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$P/$n.key" -out "$P/$n.csr" -subj "$subj"
-  { echo "basicConstraints=CA:FALSE"; echo "keyUsage=digitalSignature,keyEncipherment"
-    if [ -n "$sans" ]; then echo "extendedKeyUsage=serverAuth,clientAuth"; echo "subjectAltName=$sans"; else echo "extendedKeyUsage=clientAuth"; fi; } > "$P/$n.ext"
-  ossl x509 -req -in "$P/$n.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -out "$P/$n.crt" -days 30 -extfile "$P/$n.ext"
-}
 cert apiserver "/CN=kube-apiserver" "IP:$IP,IP:10.96.0.1,IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 cert admin "/O=system:masters/CN=kubernetes-admin"
 cert apiserver-kubelet "/O=system:masters/CN=kube-apiserver-kubelet-client"
@@ -116,20 +152,9 @@ cert scheduler "/CN=system:kube-scheduler"
 cert kube-proxy "/CN=system:kube-proxy"
 ossl ecparam -name prime256v1 -genkey -noout -out "$P/sa.key"
 ossl ec -in "$P/sa.key" -pubout -out "$P/sa.pub"
-kcfg() { # name server -> $R/<file>.kubeconfig
-  cat > "$R/$3.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters: [{name: adsync-cluster, cluster: {server: "$2", certificate-authority: "$P/ca.crt"}}]
-users: [{name: $1, user: {client-certificate: "$P/$1.crt", client-key: "$P/$1.key"}}]
-contexts: [{name: adsync-cluster, context: {cluster: adsync-cluster, user: $1}}]
-current-context: adsync-cluster
-EOF
-}
 for n in kubelet controller-manager scheduler kube-proxy; do kcfg "$n" "https://$IP:6443" "$n"; done
 kcfg admin "https://$IP:6443" admin-in-netns
 kcfg admin "https://127.0.0.1:$API_PORT" admin
-K() { "$envtest_bin/kubectl" --kubeconfig "$R/admin.kubeconfig" "$@"; }
 
 # ---------------------------------------------------------------- etcd + apiserver
 nstart etcd "$envtest_bin/etcd" --name=adsync --data-dir="$R/etcd" \
@@ -198,6 +223,8 @@ if [ "${ADSYNC_CLUSTER_IMAGE:-1}" != 0 ]; then
 fi
 node_ready() { [ "$(K get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
 waitfor "node $NODE Ready" 180 node_ready
+# (kube-router reads its node's object at start: after the node has registered.)
+[ "${ADSYNC_CLUSTER_NETPOL:-1}" = 0 ] || start_netpol
 # Pods need their namespace's default ServiceAccount.
 waitfor "default ServiceAccount" 60 K -n default get serviceaccount default
 trap - ERR
