@@ -112,6 +112,8 @@ describe('the chart NetworkPolicy, enforced (kube-router network policy controll
     denied = [
       { what: `operator -> etcd ${NODE_IP}:2379`, from: () => operator, host: () => NODE_IP, port: () => 2379 },
       { what: `operator -> ${NODE_IP}:${nodePort} (another port on the node address)`, from: () => operator, host: () => NODE_IP, port: () => nodePort },
+      // The DC itself, on a port the policy does not open (Samba serves the global catalog there).
+      { what: 'operator -> the DC :3268 (global catalog)', from: () => operator, host: () => dc().hostname, port: () => 3268 },
       { what: 'operator -> another pod :9090', from: () => operator, host: () => bystanderIp, port: () => 9090 },
       { what: 'another pod -> operator :9091 (not the metrics port)', from: () => bystander, host: () => operatorIp, port: () => 9091 },
     ];
