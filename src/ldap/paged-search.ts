@@ -13,7 +13,7 @@
  * returns the response's controls; this uses its Client's `_send` and `_nextMessageId`,
  * checked here so that an ldapts upgrade that drops them fails loudly, never silently.
  */
-import { Client, PagedResultsControl, SearchRequest, StatusCodeParser, type Entry, type Filter, type SearchResponse } from 'ldapts';
+import { Client, PagedResultsControl, SearchRequest, StatusCodeParser, type Entry, type Filter, type SearchEntry, type SearchResponse } from 'ldapts';
 
 /** What this module needs of an ldapts Client beyond its public API. */
 interface ClientInternals {
@@ -50,6 +50,22 @@ export interface PageHooks {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * An entry as ldapts' search gives it (`dn`, then each attribute as the server spelled
+ * it: one value, or an array of several; bytes for all values when any is not UTF-8),
+ * without the locale-aware lower-casing and the empty arrays for attributes the server
+ * did not send that SearchEntry.toObject adds (a sixth of the CPU of a 100,000-user
+ * read): a missing attribute is simply absent, which every caller reads as no value.
+ */
+export function entryOf(entry: SearchEntry): Entry {
+  const out: Entry = { dn: entry.name };
+  for (const attribute of entry.attributes) {
+    const values = attribute.values.some((v) => typeof v !== 'string') ? attribute.parsedBuffers : attribute.values;
+    out[attribute.type] = values.length === 1 ? (values[0] as string | Buffer) : values;
+  }
+  return out;
+}
 
 /** Control values ldapts parsed from a response (PagedResultsControl for 1.2.840.113556.1.4.319). */
 function cookieOf(response: SearchResponse): Buffer {
@@ -96,7 +112,7 @@ export async function pipelinedPagedSearch(client: Client, req: PagedRequest, ho
     const cookie = cookieOf(response);
     if (cookie.length > 0) pending = send(cookie);
     try {
-      hooks.page(response.searchEntries.map((e) => e.toObject(req.attributes, [])));
+      hooks.page(response.searchEntries.map(entryOf));
     } catch (err) {
       if (pending) {
         pending.catch(() => undefined);

@@ -9,7 +9,7 @@ import type { Entry } from 'ldapts';
 import { directoryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { nameOf } from '../rules/names.ts';
-import { dnKey, isDnLike, parseDn, tryParseDn } from './dn.ts';
+import { dnKey, isDnLike, parseDn, simpleDnKey, tryParseDn } from './dn.ts';
 import { and, equals, or, present, type Filter } from './filter.ts';
 import { adminGroupMembers, DEFAULT_MEMBERSHIP_LIMITS, type MembershipLimits } from './membership.ts';
 import type { DirectorySession } from './session.ts';
@@ -25,11 +25,17 @@ export interface ReadConfig {
 
 /**
  * One directory entry, reduced to what planning needs (100,000 of them are held at
- * once): the name is worked out when the entry is read, and the DN's canonical key
- * (dnKey) is computed where it is needed rather than kept.
+ * once): the name is worked out when the entry is read.
  */
 export interface DirectoryEntry {
   dn: string;
+  /**
+   * The DN's canonical key (dnKey), worked out by the users search while the DC prepares
+   * the next page, so that neither the admin-membership check nor the planner works it
+   * out again after the read. Absent where it is not a simple DN (dnKey then parses it)
+   * or where the entry was made elsewhere.
+   */
+  key?: string;
   email?: string;
   /** Rule 11, applied when read: displayName, else "givenName sn", else cn. */
   name?: string;
@@ -107,7 +113,12 @@ export async function readUsers(session: DirectorySession, cfg: ReadConfig): Pro
       pageSize: cfg.pageSize,
     },
     (page) => {
-      for (const e of page) entries.push(toDirectoryEntry(e, cfg.emailAttribute));
+      for (const e of page) {
+        const entry = toDirectoryEntry(e, cfg.emailAttribute);
+        const key = simpleDnKey(entry.dn);
+        if (key !== undefined) entry.key = key;
+        entries.push(entry);
+      }
     },
     () => {
       entries = [];
@@ -168,7 +179,7 @@ export async function readDirectory(session: DirectorySession, cfg: ReadConfig, 
   if (cfg.adminPromotion.enabled) {
     // The same group named twice (by DN and by name) is read once.
     const byKey = new Map<string, Set<string>>();
-    const inScope = new Set(entries.map((e) => dnKey(e.dn)));
+    const inScope = new Set(entries.map((e) => e.key ?? dnKey(e.dn)));
     for (const ref of cfg.adminPromotion.groups) {
       const group = await resolveGroup(session, cfg, ref);
       if (group.found && group.dn) {

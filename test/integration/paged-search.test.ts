@@ -7,6 +7,7 @@
 import { Client, type Entry } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isAdSyncError } from '../../src/errors.ts';
+import { dnKey } from '../../src/ldap/dn.ts';
 import { parseFilter, type Filter } from '../../src/ldap/filter.ts';
 import { pipelinedPagedSearch, type PagedRequest } from '../../src/ldap/paged-search.ts';
 import { readUsers, type ReadConfig } from '../../src/ldap/reader.ts';
@@ -109,6 +110,20 @@ describe('the pipelined paged search', () => {
     expect(lowerSorted(pages.flat().map((e) => e.dn))).toEqual(lowerSorted(searchEntries.map((e) => e.dn)));
   });
 
+  it("entries as ldapts' own search gives them: one value or several, bytes for a value that is not UTF-8; an attribute the DC did not send is absent", async () => {
+    const attributes = ['sAMAccountName', 'objectGUID', 'memberOf', 'description', 'displayName'];
+    const reference = (await client.search(D, { scope: 'sub', filter: ALL_USERS, attributes, paged: { pageSize: 1000 } })).searchEntries;
+    const read: Entry[] = [];
+    await pipelinedPagedSearch(client, { base: D, filter: ALL_USERS, scope: 'sub', attributes, pageSize: 500, timeLimit: 60 }, { received: () => undefined, page: (p) => read.push(...p) }, async () => undefined);
+    const sent = (e: Entry): Entry => ({ ...Object.fromEntries(Object.entries(e).filter(([, v]) => !(Array.isArray(v) && v.length === 0))), dn: e.dn });
+    const byDn = (es: Entry[]) => new Map(es.map((e) => [e.dn.toLowerCase(), e]));
+    expect(byDn(read.map(sent))).toEqual(byDn(reference.map(sent)));
+    // What the comparison covers: GUIDs as bytes, users in several groups, users without a description.
+    expect(read.every((e) => Buffer.isBuffer(e.objectGUID))).toBe(true);
+    expect(read.some((e) => Array.isArray(e.memberOf) && e.memberOf.length > 1)).toBe(true);
+    expect(read.some((e) => !('description' in e))).toBe(true);
+  });
+
   it('a search the DC refuses throws its result code', async () => {
     const err: unknown = await pipelinedPagedSearch(client, { base: `OU=Nowhere-${Date.now()},${D}`, filter: ALL_USERS, scope: 'sub', attributes: ['1.1'], pageSize: 100, timeLimit: 60 }, { received: () => undefined, page: () => undefined }, async () => undefined).then(
       () => undefined,
@@ -187,6 +202,9 @@ describe('a read that fails part-way yields nothing', () => {
       expect(handled).toBe(1);
       const users = await readUsers(session, readConfig(100));
       expect(users.length).toBeGreaterThan(100);
+      // Each simple DN's key is worked out as it is read, equal to what dnKey gives (escaped DNs are left to dnKey).
+      expect(users.filter((u) => u.key !== undefined).length).toBeGreaterThan(100);
+      expect(users.filter((u) => u.key !== undefined && u.key !== dnKey(u.dn))).toEqual([]);
     } finally {
       await session.close();
     }
