@@ -7,15 +7,19 @@
  * `(|(memberOf=G1)...(memberOf=Gn))` search below the base DN lists the direct
  * members of any of those groups (split into chunks when the list is long), and the
  * admin-group members are those of them the user filter matched (the entries the
- * users search read). Neither `member` nor `memberOf` is ever read, so large groups
- * (AD's ranged retrieval above 1,500 values) do not matter.
+ * users search read). `member` is never read, so large groups (AD's ranged retrieval
+ * above 1,500 values) do not matter. With several admin groups, one such search covers
+ * all their groups and the matched entries' own `memberOf` says which admin group each
+ * is in (membersOfGroupSets); should memberOf come in ranges, the groups are searched
+ * one by one.
  *
  * The user filter is not repeated in the membership search: AD indexes memberOf
  * (a back link) either way, and Samba, which does not, answers a plain memberOf
  * filter about three times faster than one ANDed with the user filter.
  */
 import { directoryError } from '../errors.ts';
-import { escapeDnValue, parseDn, type Dn } from './dn.ts';
+import type { Entry } from 'ldapts';
+import { escapeDnValue, parseDn, tryParseDn, type Dn } from './dn.ts';
 import { directMembersFilter, groupsDirectlyInFilter } from './membership-filters.ts';
 import type { DirectorySession } from './session.ts';
 
@@ -139,4 +143,76 @@ export async function adminGroupMembers(
   const members = new Set<string>();
   for (const key of direct) if (inScope.has(key)) members.add(key);
   return { members, groups };
+}
+
+/** One admin group's groups (itself and, when nested, those inside it), as nestedGroups gives them. */
+export interface GroupSet {
+  groups: readonly string[];
+}
+
+/**
+ * The members of several admin groups among `inScope`, with one `(|(memberOf=...))`
+ * search over all their groups instead of one per admin group (each such search scans
+ * the users below the base DN: ~1.8 s of the DC's time at 100,000 users). Which admin
+ * group a member belongs to is read from the memberOf values of the matched entries
+ * only (the admin-group members, not every user). Undefined when memberOf cannot say
+ * (a value list the DC sends in ranges, above 1,500 groups, or a matched entry whose
+ * memberOf names none of the groups, e.g. hidden by access rights): the caller then
+ * searches group by group.
+ */
+export async function membersOfGroupSets(session: DirectorySession, cfg: MembershipRead, sets: readonly GroupSet[], inScope: ReadonlySet<string>, label: string, limits: MembershipLimits = DEFAULT_MEMBERSHIP_LIMITS): Promise<Array<Set<string>> | undefined> {
+  const all = new Map<string, string>();
+  for (const set of sets) for (const g of set.groups) all.set(parseDn(g).key, g);
+  const groupsOf = new Map<string, Set<string>>();
+  let usable = true;
+  const parts = chunks([...all.values()], limits.orChunk);
+  for (const [i, part] of parts.entries()) {
+    let found: Array<{ key: string; groups: string[] | undefined }> = [];
+    await session.pagedSearch(
+      parts.length > 1 ? `${label} (part ${i + 1} of ${parts.length})` : label,
+      { base: cfg.baseDN, filter: directMembersFilter(part), scope: 'sub', attributes: ['memberOf'], pageSize: cfg.pageSize },
+      (page) => {
+        for (const e of page) {
+          const key = parseDn(e.dn).key;
+          if (inScope.has(key)) found.push({ key, groups: memberOfValues(e) });
+        }
+      },
+      () => {
+        found = [];
+      },
+    );
+    for (const { key, groups } of found) {
+      if (groups === undefined) {
+        usable = false;
+        continue;
+      }
+      const keys = groupsOf.get(key) ?? new Set<string>();
+      for (const g of groups) {
+        const k = tryParseDn(g)?.key;
+        if (k !== undefined && all.has(k)) keys.add(k);
+      }
+      if (keys.size === 0) usable = false;
+      groupsOf.set(key, keys);
+    }
+    if (!usable) return undefined;
+  }
+  return sets.map((set) => {
+    const wanted = new Set(set.groups.map((g) => parseDn(g).key));
+    const members = new Set<string>();
+    for (const [member, groups] of groupsOf) for (const g of groups) if (wanted.has(g)) members.add(member);
+    return members;
+  });
+}
+
+/** memberOf's values, or undefined when the DC sent them in ranges (memberOf;range=...). */
+function memberOfValues(entry: Entry): string[] | undefined {
+  let values: string[] = [];
+  for (const k in entry) {
+    const lower = k.toLowerCase();
+    if (lower.startsWith('memberof;range=')) return undefined;
+    if (lower !== 'memberof') continue;
+    const raw = entry[k];
+    values = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map((v) => (typeof v === 'string' ? v : v.toString('utf8')));
+  }
+  return values;
 }

@@ -9,9 +9,9 @@ import type { Entry } from 'ldapts';
 import { directoryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { nameOf } from '../rules/names.ts';
-import { dnKey, isDnLike, parseDn, tryParseDn } from './dn.ts';
+import { dnKey, isDnLike, parseDn, simpleDnKey, tryParseDn } from './dn.ts';
 import { and, equals, or, present, type Filter } from './filter.ts';
-import { adminGroupMembers, DEFAULT_MEMBERSHIP_LIMITS, type MembershipLimits } from './membership.ts';
+import { adminGroupMembers, DEFAULT_MEMBERSHIP_LIMITS, membersOfGroupSets, nestedGroups, type MembershipLimits } from './membership.ts';
 import type { DirectorySession } from './session.ts';
 
 export interface ReadConfig {
@@ -25,11 +25,17 @@ export interface ReadConfig {
 
 /**
  * One directory entry, reduced to what planning needs (100,000 of them are held at
- * once): the name is worked out when the entry is read, and the DN's canonical key
- * (dnKey) is computed where it is needed rather than kept.
+ * once): the name is worked out when the entry is read.
  */
 export interface DirectoryEntry {
   dn: string;
+  /**
+   * The DN's canonical key (dnKey), worked out by the users search while the DC prepares
+   * the next page, so that neither the admin-membership check nor the planner works it
+   * out again after the read. Absent where it is not a simple DN (dnKey then parses it)
+   * or where the entry was made elsewhere.
+   */
+  key?: string;
   email?: string;
   /** Rule 11, applied when read: displayName, else "givenName sn", else cn. */
   name?: string;
@@ -107,7 +113,12 @@ export async function readUsers(session: DirectorySession, cfg: ReadConfig): Pro
       pageSize: cfg.pageSize,
     },
     (page) => {
-      for (const e of page) entries.push(toDirectoryEntry(e, cfg.emailAttribute));
+      for (const e of page) {
+        const entry = toDirectoryEntry(e, cfg.emailAttribute);
+        const key = simpleDnKey(entry.dn);
+        if (key !== undefined) entry.key = key;
+        entries.push(entry);
+      }
     },
     () => {
       entries = [];
@@ -160,31 +171,53 @@ export async function resolveGroup(session: DirectorySession, cfg: ReadConfig, r
   return rest.length > 0 ? { ref, found: true, dn: first, alsoMatched: rest, members: new Set() } : { ref, found: true, dn: first, members: new Set() };
 }
 
+/**
+ * Members (DN keys among inScope) of each distinct admin group, keyed by the group's DN
+ * key: with one membership search for all of them when there are several
+ * (membersOfGroupSets), else (or when memberOf cannot say) one per group.
+ */
+async function adminMembersOf(session: DirectorySession, cfg: ReadConfig, groups: Array<[key: string, dn: string]>, inScope: ReadonlySet<string>, logger: Logger, limits: MembershipLimits): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  const nested = cfg.adminPromotion.nested;
+  if (groups.length > 1) {
+    const sets: Array<{ groups: string[] }> = [];
+    for (const [, dn] of groups) sets.push({ groups: nested ? await nestedGroups(session, dn, cfg, limits) : [dn] });
+    const members = await membersOfGroupSets(session, cfg, sets, inScope, `members of the admin groups ${groups.map(([, dn]) => dn).join('; ')}`, limits);
+    if (members) {
+      groups.forEach(([key, dn], i) => {
+        const m = members[i] ?? new Set<string>();
+        out.set(key, m);
+        logger.debug({ group: dn, nestedGroups: (sets[i]?.groups.length ?? 1) - 1, members: m.size }, 'admin group read');
+      });
+      return out;
+    }
+    logger.debug('memberOf cannot tell the admin groups apart; reading their members group by group');
+  }
+  for (const [key, dn] of groups) {
+    const read = await adminGroupMembers(session, cfg, dn, nested, inScope, limits);
+    out.set(key, read.members);
+    logger.debug({ group: dn, nestedGroups: read.groups.length - 1, members: read.members.size }, 'admin group read');
+  }
+  return out;
+}
+
 /** The whole read for a preview or a sync. */
 export async function readDirectory(session: DirectorySession, cfg: ReadConfig, logger: Logger, limits: MembershipLimits = DEFAULT_MEMBERSHIP_LIMITS): Promise<DirectoryRead> {
   await checkBaseDN(session, cfg.baseDN);
   const entries = await readUsers(session, cfg);
   const adminGroups: ResolvedAdminGroup[] = [];
   if (cfg.adminPromotion.enabled) {
-    // The same group named twice (by DN and by name) is read once.
-    const byKey = new Map<string, Set<string>>();
-    const inScope = new Set(entries.map((e) => dnKey(e.dn)));
+    const inScope = new Set(entries.map((e) => e.key ?? dnKey(e.dn)));
     for (const ref of cfg.adminPromotion.groups) {
       const group = await resolveGroup(session, cfg, ref);
-      if (group.found && group.dn) {
-        const key = parseDn(group.dn).key;
-        let members = byKey.get(key);
-        if (!members) {
-          const read = await adminGroupMembers(session, cfg, group.dn, cfg.adminPromotion.nested, inScope, limits);
-          members = read.members;
-          byKey.set(key, members);
-          logger.debug({ group: group.dn, nestedGroups: read.groups.length - 1, members: members.size }, 'admin group read');
-        }
-        group.members = members;
-      }
       if (group.alsoMatched) logger.warn({ ref, chosen: group.dn, alsoMatched: group.alsoMatched }, 'admin group name matches several groups; using the first');
       adminGroups.push(group);
     }
+    // The same group named twice (by DN and by name) is read once.
+    const distinct = new Map<string, string>();
+    for (const g of adminGroups) if (g.found && g.dn) distinct.set(parseDn(g.dn).key, g.dn);
+    const membersByKey = await adminMembersOf(session, cfg, [...distinct.entries()], inScope, logger, limits);
+    for (const g of adminGroups) if (g.found && g.dn) g.members = membersByKey.get(parseDn(g.dn).key) ?? new Set();
   }
   logger.debug({ entries: entries.length, adminGroups: adminGroups.length }, 'directory read');
   return { entries, adminGroups };

@@ -14,12 +14,13 @@
  */
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, type Entry, type Filter, type SearchOptions } from 'ldapts';
+import { Client, type Entry, type Filter } from 'ldapts';
 import type { Logger } from '../log.ts';
 import { assertLdapTransport } from '../config/transport-policy.ts';
 import { directoryError, type AdSyncError } from '../errors.ts';
 import { isConnectionLevel, mapLdapError } from './errors.ts';
 import { FrameGuard } from './frame-guard.ts';
+import { pipelinedPagedSearch } from './paged-search.ts';
 
 export interface LdapConnectionConfig {
   url: string;
@@ -278,21 +279,22 @@ export class DirectorySession {
       reset();
       entries = 0;
       pages = 0;
-      const options: SearchOptions = {
-        scope: search.scope,
-        filter: search.filter,
-        attributes: search.attributes,
-        paged: { pageSize: search.pageSize },
-        sizeLimit: 0,
-        timeLimit: this.#config.timeoutSeconds,
-      };
-      for await (const page of client.searchPaginated(search.base, options)) {
-        entries += page.searchEntries.length;
-        pages++;
-        this.#entriesRead += page.searchEntries.length;
-        if (this.#entriesRead > this.#limits.maxEntries) throw this.#tooLargeError(`more than ${this.#limits.maxEntries} entries in one run`, name);
-        onPage(page.searchEntries);
-      }
+      const read = await pipelinedPagedSearch(
+        client,
+        { base: search.base, filter: search.filter, scope: search.scope, attributes: search.attributes, pageSize: search.pageSize, timeLimit: this.#config.timeoutSeconds },
+        {
+          received: (n) => {
+            this.#entriesRead += n;
+            if (this.#entriesRead > this.#limits.maxEntries) throw this.#tooLargeError(`more than ${this.#limits.maxEntries} entries in one run`, name);
+          },
+          page: onPage,
+        },
+        // onPage failed while the next page was on its way: that half-read search is not
+        // left on the connection; the next step opens a new one.
+        () => this.#drop(),
+      );
+      entries = read.entries;
+      pages = read.pages;
     });
     this.#logger.debug({ search: name, entries, pages, ms: Math.round(performance.now() - started) }, 'LDAP search done');
   }

@@ -102,7 +102,7 @@ export function plan(input: PlanInput): Plan {
     const valid: Array<{ entry: DirectoryEntry; key: string }> = [];
     run.forEach((entry, r) => {
       const raw = entry.email;
-      const key = dnKey(entry.dn);
+      const key = entry.key ?? dnKey(entry.dn);
       if (input.excludedOUs.some((ou) => isWithinKey(key, ou.key))) {
         summary.excluded++;
         runRows[r] = { email: raw?.trim() ?? null, name: entry.name ?? entry.dn, dn: entry.dn, role: null, action: 'exclude', reason: REASON.excluded };

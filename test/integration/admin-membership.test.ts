@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isAdSyncError } from '../../src/errors.ts';
 import { dnKey, parseDn } from '../../src/ldap/dn.ts';
 import { parseFilter } from '../../src/ldap/filter.ts';
-import { adminGroupMembers, nestedGroups, type MembershipLimits } from '../../src/ldap/membership.ts';
-import { readUsers } from '../../src/ldap/reader.ts';
+import { adminGroupMembers, membersOfGroupSets, nestedGroups, type MembershipLimits } from '../../src/ldap/membership.ts';
+import { readDirectory, readUsers } from '../../src/ldap/reader.ts';
 import { DirectorySession } from '../../src/ldap/session.ts';
 import { silentLogger } from '../../src/log.ts';
 import { addMember, deleteEntry, ldapsClient, loadFixture, withAdmin } from '../support/samba.ts';
@@ -137,6 +137,26 @@ describe('admin membership by walking groups', () => {
     }
     expect((await members(ALL_USERS, ROOT, false)).members.size).toBe(0);
   }, 120_000);
+
+  it.each([true, false])('several admin groups read with one membership search give each group the members it gives alone (nested: %s)', async (nested) => {
+    const list = [ROOT, CYCLE_B, IT_ADMINS, ADMIN, ALL_HANDS, EMPTY];
+    const together = await membersOfGroupSets(session, cfg(ALL_USERS), await Promise.all(list.map(async (g) => ({ groups: nested ? await nestedGroups(session, g, cfg(ALL_USERS)) : [g] }))), await inScope(ALL_USERS), 'admin groups');
+    expect(together).not.toBeUndefined();
+    const alone = await Promise.all(list.map(async (g) => [...(await members(ALL_USERS, g, nested)).members].sort()));
+    expect(together?.map((m) => [...m].sort())).toEqual(alone);
+    expect(alone.some((m) => m.length > 1500)).toBe(true);
+  }, 300_000);
+
+  it('readDirectory with several admin groups (one named twice, one missing): each its own members, the duplicate read once', async () => {
+    const c = { ...cfg(DEFAULT_FILTER), adminPromotion: { enabled: true, groups: [IT_ADMINS, 'Admin', ADMIN, `CN=No-Such-Group-${tag},OU=Groups,${D}`, ROOT], nested: true } };
+    const read = await readDirectory(session, c, silentLogger());
+    expect(read.adminGroups.map((g) => [g.ref, g.found])).toEqual(c.adminPromotion.groups.map((g) => [g, !g.startsWith('CN=No-Such')]));
+    for (const [i, g] of [[0, IT_ADMINS], [1, ADMIN], [2, ADMIN], [4, ROOT]] as const) {
+      expect({ g, members: [...(read.adminGroups[i]?.members ?? [])].sort() }).toEqual({ g, members: [...(await members(DEFAULT_FILTER, g, true)).members].sort() });
+    }
+    expect(read.adminGroups[1]?.members).toBe(read.adminGroups[2]?.members);
+    expect(read.adminGroups[3]?.members.size).toBe(0);
+  }, 300_000);
 
   it('splits long lists of groups over several searches with the same result', async () => {
     const small: MembershipLimits = { orChunk: 2, maxDepth: 32 };
