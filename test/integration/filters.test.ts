@@ -311,7 +311,10 @@ describe('property: nobody outside an admin group is ever planned as admin', () 
       ),
       { numRuns: 40 },
     );
-    expect(previews).toBeGreaterThan(10);
+    // Not vacuous: both kinds of case ran. (About half the 40 random cases preview; a bound
+    // of 10 failed once in a few hundred runs, at exactly 10. At least 5 fails about once
+    // in ten million.)
+    expect(previews).toBeGreaterThanOrEqual(5);
     expect(refused).toBeGreaterThan(0);
   });
 });
